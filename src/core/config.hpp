@@ -1,0 +1,114 @@
+// config.hpp - the main configuration, an immutable validated value.
+//
+// inih fills raw entries (ini.hpp); load_config() validates them against one
+// table of keys (config_keys()) and builds a Config, or returns the list of
+// errors, each naming file, line and key. Unknown sections and keys are
+// errors. The same key table drives `-n` output and the man page test.
+//
+// Thread safety: a Config is never modified after load_config() returns.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/categories.hpp"
+#include "core/diag.hpp"
+
+namespace prm {
+
+#ifndef PRM_CONFDIR
+#define PRM_CONFDIR "/etc/partner-relay-milter"
+#endif
+#ifndef PRM_RUNDIR
+#define PRM_RUNDIR "/run/partner-relay-milter"
+#endif
+
+inline constexpr const char* kDefaultConfigPath = PRM_CONFDIR "/partner-relay-milter.conf";
+
+// An IPv4 or IPv6 network in CIDR form.
+struct Network {
+    bool v6 = false;
+    std::uint8_t addr[16] = {};
+    int prefix = 0;
+    std::string text;
+
+    // Parse "a.b.c.d[/n]" or "x:y::z[/n]"; returns nullopt when malformed.
+    static std::optional<Network> parse(std::string_view s);
+    // True when ADDR (textual IPv4/IPv6, "IPv6:" prefix and brackets
+    // tolerated, as MTAs send {client_addr}) lies inside this network.
+    bool contains(std::string_view addr) const;
+};
+
+enum class Mode { enforce, shadow };
+
+// One documented key of the main configuration.
+struct KeyInfo {
+    const char* section;
+    const char* name;
+    const char* type;         // "string", "path", "bool", "list", "address", ...
+    const char* default_value;
+    bool reloadable;
+    const char* summary;
+};
+
+// The table of every fixed key (sections categories, classify and
+// fallback_senders take free-form keys and are documented separately).
+const std::vector<KeyInfo>& config_keys();
+
+struct Config {
+    std::string path;  // where it was read from
+
+    // [milter]
+    std::string socket = "local:" PRM_RUNDIR "/milter.sock";
+    std::string partners = PRM_CONFDIR "/partners.conf";
+    std::vector<Network> trusted_networks;  // default 127.0.0.0/8, ::1/128
+    bool trust_authenticated = true;        // SASL-authenticated clients are trusted
+    std::string fallback_daemon_name = "FALLBACK";
+    std::string fallback_sender;            // required
+    std::string user;                       // empty: do not change user
+    std::string pidfile;                    // empty: no pid file
+    int log_level = 6;                      // syslog priority threshold (LOG_INFO)
+    std::string log_facility = "mail";
+    Mode mode = Mode::enforce;
+    std::string on_error = "accept";        // accept|tempfail when the milter fails internally
+    std::string partner_transport = "partner";
+    std::string partner_smtps_transport = "partner-smtps";
+    std::vector<int> implicit_tls_ports = {465, 2465};
+    std::string stats_file;                 // empty: no metrics file
+    int stats_interval = 60;                // seconds
+
+    // [headers]
+    std::string partner_header = "X-Partner-Id";
+    std::string category_header = "X-Email-Category";
+    std::string route_header = "X-Partner-Relay-Route";
+
+    // [categories], with the built-in defaults applied first.
+    CategoryRegistry categories = CategoryRegistry::defaults();
+    // [classify], in file order.
+    ClassifyRules rules;
+    // [fallback_senders]: category -> fallback sender override.
+    std::map<std::string, std::string, std::less<>> fallback_senders;
+
+    // The fallback sender for CATEGORY (override, else fallback_sender).
+    const std::string& fallback_sender_for(std::string_view category) const;
+};
+
+struct ConfigResult {
+    std::optional<Config> config;  // set only when errors is empty
+    Diags errors;
+    Diags warnings;
+};
+
+// Read and validate the main configuration at PATH.
+ConfigResult load_config(const std::string& path);
+
+// Validate an already parsed INI file (tests, fuzzing).
+ConfigResult load_config_ini(const struct IniFile& ini);
+
+// Render every effective setting as INI text (for -n), never a secret.
+std::string dump_config(const Config& cfg);
+
+}  // namespace prm

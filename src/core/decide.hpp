@@ -1,0 +1,69 @@
+// decide.hpp - the routing decision for one message: pure, no libmilter.
+//
+// Input: connection facts (client address, SASL login, daemon name), the
+// envelope and the headers. Output: category, partner, route, reason, and
+// the exact list of edits for the MTA. DESIGN.md "Deciding" is the contract.
+//
+// Thread safety: decide() only reads the snapshot; call it from any thread.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/snapshot.hpp"
+
+namespace prm {
+
+inline constexpr std::size_t kMaxHeaders = 1000;  // headers looked at per message
+
+struct Header {
+    std::string name;
+    std::string value;  // as the MTA sent it, possibly folded
+};
+
+struct MessageFacts {
+    std::string queue_id;     // macro i; empty before known
+    std::string client_addr;  // {client_addr}; empty when the MTA sent none
+    std::string auth_login;   // {auth_authen}; empty when not authenticated
+    std::string daemon_name;  // {daemon_name}
+    bool local_submission = false;  // non-SMTP (sendmail/pickup) submission
+    std::string mail_from;          // MAIL FROM argument, e.g. "<a@b>"
+    std::vector<std::string> mail_args;  // ESMTP parameters of MAIL FROM
+    std::vector<std::string> rcpts;
+    std::vector<Header> headers;    // in order, at most kMaxHeaders
+    bool headers_truncated = false;  // more than kMaxHeaders were sent
+};
+
+enum class Route { partner, global };
+const char* route_name(Route r);
+
+struct Edit {
+    enum class Op { add_header, delete_header, change_header, change_sender };
+    Op op = Op::add_header;
+    std::string name;   // header name (header ops)
+    int index = 0;      // 1-based occurrence among headers of that name
+    std::string value;  // header value, or the new envelope sender address
+    std::string args;   // ESMTP args for change_sender (may be empty)
+};
+
+// Render one edit as a stable, readable line ("add X-Email-Category: aml-alert").
+std::string describe(const Edit& e);
+
+struct Decision {
+    std::string category;
+    std::string partner;  // partner id considered, empty if none
+    Route route = Route::global;
+    std::string reason;   // bounded vocabulary, see decide.cpp
+    bool trusted = false;
+    bool fallback = false;  // decided on the fallback listener
+    bool shadow = false;    // mode = shadow: edits limited to the tag
+    std::vector<Edit> edits;
+
+    // "QUEUEID: category=... partner=... route=... reason=..." (no secret).
+    std::string log_line(const std::string& queue_id) const;
+};
+
+// Decide for one message.
+Decision decide(const Snapshot& snap, const MessageFacts& msg);
+
+}  // namespace prm

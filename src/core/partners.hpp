@@ -1,0 +1,88 @@
+// partners.hpp - the partner table: who may relay through their own SMTP.
+//
+// One INI section per partner id ([acme]) with host, port, username,
+// password, sender and the optional categories, tls and match_senders.
+// Every partner gets a status: active, or inactive with the reason (rules
+// 1-3 of DESIGN.md). A broken partner never stops the others from loading;
+// only an unreadable file fails the whole table.
+//
+// Thread safety: immutable after load. Lookups are O(1) hash lookups so the
+// cost per message does not grow with the number of partners.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "core/config.hpp"
+#include "core/diag.hpp"
+
+namespace prm {
+
+enum class TlsLevel { encrypt, verify, secure };
+const char* tls_level_name(TlsLevel t);
+
+struct Partner {
+    std::string id;
+    int line = 0;  // line of the [id] section header
+
+    std::string host;                  // DNS name or IPv4 literal
+    std::optional<std::uint16_t> port;
+    std::string username;
+    std::string password;              // never logged, never printed
+    std::string sender;                // addr-spec, lower-cased domain
+    std::vector<std::string> categories;  // narrowing; empty = all eligible
+    bool narrowed = false;
+    TlsLevel tls = TlsLevel::encrypt;
+    std::vector<std::string> match_senders;  // "user@dom" or "@dom"
+
+    bool active = false;
+    std::string reason;  // why inactive; "ok" when active
+    Diags problems;      // each problem with file:line:key
+
+    // True when the port means implicit TLS (config implicit_tls_ports).
+    bool implicit_tls(const Config& cfg) const;
+    // "partner" or "partner-smtps" (the configured transport names).
+    const std::string& transport(const Config& cfg) const;
+    // "[host]:port", the Postfix next hop (TLS policy and SASL lookups).
+    std::string nexthop() const;
+    // "transport:[host]:port", the route header value.
+    std::string route_value(const Config& cfg) const;
+    // Eligible for CATEGORY: globally eligible and not narrowed away.
+    bool takes(const Config& cfg, std::string_view category) const;
+};
+
+class PartnerTable {
+public:
+    std::string path;
+    std::vector<Partner> partners;  // in file order
+    Diags errors;    // file-level errors (unreadable, syntax)
+    Diags warnings;  // per-partner problems, insecure file mode
+
+    const Partner* find(std::string_view id) const;
+    // The partner whose match_senders list names ADDR (exact address first,
+    // then "@domain").
+    const Partner* by_envelope_sender(std::string_view addr) const;
+    std::size_t active_count() const;
+
+    void index();  // build the lookup maps after partners is filled
+
+private:
+    std::unordered_map<std::string, std::size_t> by_id_;
+    std::unordered_map<std::string, std::size_t> by_match_;
+};
+
+// A partner id is 1-64 characters of a-z0-9._-.
+bool valid_partner_id(std::string_view id);
+
+// Read the partner table at PATH. Warns (in warnings) when the file is
+// readable by group or others.
+PartnerTable load_partners(const std::string& path, const Config& cfg);
+
+// Validate an already parsed INI file (tests, fuzzing).
+PartnerTable load_partners_ini(const struct IniFile& ini, const Config& cfg);
+
+}  // namespace prm

@@ -1,0 +1,16 @@
+// main.cpp - runs every unit suite; exits non-zero on any failure.
+// CK_FORK=no in the environment runs in one process (gdb, valgrind).
+#include <cstdlib>
+
+#include "suites.hpp"
+
+int main() {
+    SRunner* sr = srunner_create(suite_ini());
+    for (Suite* s : {suite_categories(), suite_config(), suite_partners(), suite_rfc5322(),
+                     suite_decide(), suite_actions()})
+        srunner_add_suite(sr, s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,11 @@
+// suites.hpp - the Check suites of the unit tests, one per core module.
+#pragma once
+#include <check.h>
+
+Suite* suite_ini();
+Suite* suite_categories();
+Suite* suite_config();
+Suite* suite_partners();
+Suite* suite_rfc5322();
+Suite* suite_decide();
+Suite* suite_actions();
