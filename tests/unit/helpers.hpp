@@ -1,0 +1,55 @@
+// helpers.hpp - fixtures shared by the unit suites.
+//
+// Build configs and partner tables from INI text in memory, the same way the
+// daemon builds them from files, so tests exercise the real validation.
+#pragma once
+
+#include <check.h>
+
+#include <memory>
+#include <string>
+
+#include "core/config.hpp"
+#include "core/ini.hpp"
+#include "core/partners.hpp"
+#include "core/snapshot.hpp"
+
+namespace prm::test {
+
+// A main config with fallback_sender set, plus EXTRA appended (INI text).
+inline ConfigResult config_from(const std::string& extra = "") {
+    std::string text = "[milter]\nfallback_sender = noreply@platform.example\n" + extra;
+    return load_config_ini(parse_ini_text("test.conf", text));
+}
+
+// The config above, failing the test if it does not validate.
+inline Config config_ok(const std::string& extra = "") {
+    ConfigResult r = config_from(extra);
+    if (!r.config) {
+        std::string all;
+        for (const auto& d : r.errors) all += d.str() + "\n";
+        ck_abort_msg("test config rejected:\n%s", all.c_str());
+    }
+    return *r.config;
+}
+
+// A partner table from INI text, validated against CFG.
+inline PartnerTable partners_from(const std::string& text, const Config& cfg) {
+    return load_partners_ini(parse_ini_text("partners.conf", text), cfg);
+}
+
+// A whole snapshot from config extras and partner text.
+inline std::shared_ptr<Snapshot> snapshot_from(const std::string& partners_text,
+                                               const std::string& config_extra = "") {
+    auto s = std::make_shared<Snapshot>();
+    s->config = config_ok(config_extra);
+    s->partners = partners_from(partners_text, s->config);
+    return s;
+}
+
+// One complete, active partner "acme" on 127.0.0.1:2525.
+inline const char* kAcme =
+    "[acme]\nhost = 127.0.0.1\nport = 2525\nusername = acme-user\n"
+    "password = acme-secret\nsender = news@acme.example\n";
+
+}  // namespace prm::test
