@@ -57,6 +57,7 @@ struct Decision {
     bool trusted = false;
     bool fallback = false;  // decided on the fallback listener
     bool shadow = false;    // mode = shadow: edits limited to the tag
+    std::string note;       // bounded token, e.g. "from-not-rewritten"; may be empty
     std::vector<Edit> edits;
 
     // "QUEUEID: category=... partner=... route=... reason=..." (no secret).
