@@ -1,0 +1,100 @@
+// counters.hpp - message, fallback, reload and error counters of the daemon.
+//
+// What: counts every decided message by category x partner x route x reason,
+// fallback-listener messages by partner, reloads (ok/failed) and internal
+// errors by kind, and renders them in the Prometheus text exposition format
+// (version 0.0.4): partner_relay_messages_total{category=...,partner=...,
+// route=...,reason=...} and friends. It also tracks the number of messages in
+// flight, which the daemon waits on at shutdown.
+//
+// Contract: label values are bounded. bounded_labels() keeps a partner label
+// only when the partner is in the snapshot's table and a category only when
+// the registry knows it; anything else folds into "other". Reasons are kept
+// when they look like a vocabulary word (short, [A-Za-z0-9._:-]). Past
+// kMaxSeries distinct message series per shard, new series fold into one
+// all-"other" series, so a hostile input can never grow memory without bound.
+//
+// Thread safety: every member function may be called from any thread. The
+// per-message path takes one shard mutex chosen by the calling thread, so
+// libmilter's threads rarely contend; render() takes each shard in turn.
+//
+// Limits: counters are 64-bit and never reset while the process lives (a
+// reload keeps them: Prometheus counters must be monotonic).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <tuple>
+
+namespace prm {
+
+struct Snapshot;
+struct Decision;
+
+inline constexpr std::size_t kCounterShards = 8;
+inline constexpr std::size_t kMaxSeries = 2048;  // message series per shard
+inline constexpr std::string_view kOtherLabel = "other";
+inline constexpr std::string_view kNoneLabel = "none";
+
+// The four labels of one message, already folded to the bounded vocabulary.
+struct MessageLabels {
+    std::string category;
+    std::string partner;
+    std::string route;
+    std::string reason;
+};
+
+// Fold DECISION's labels for counting under SNAP (see the file comment).
+MessageLabels bounded_labels(const Snapshot& snap, const Decision& decision);
+
+// Keep V as a label when it is a short vocabulary word, else "other".
+std::string vocabulary_label(std::string_view v);
+
+// Escape a label value for the text exposition format (\\, \", \n).
+std::string escape_label(std::string_view v);
+
+class Counters {
+public:
+    // Count one decided message; FALLBACK when decided on the fallback listener.
+    void count_message(const MessageLabels& labels, bool fallback);
+    // Count one reload attempt.
+    void count_reload(bool ok);
+    // Count one internal error of KIND (a fixed word chosen by the caller).
+    void count_error(std::string_view kind);
+    // Record the published snapshot's generation and partner counts (gauges).
+    void set_snapshot_info(std::uint64_t generation, std::size_t active, std::size_t inactive);
+
+    // Messages between MAIL FROM and end of message or abort.
+    void message_started() { in_flight_.fetch_add(1, std::memory_order_relaxed); }
+    void message_finished() { in_flight_.fetch_sub(1, std::memory_order_relaxed); }
+    long in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
+
+    // Total messages counted so far (all series).
+    std::uint64_t messages_total() const;
+    // Render everything in the Prometheus text exposition format.
+    std::string render() const;
+
+private:
+    using Key = std::tuple<std::string, std::string, std::string, std::string>;
+    struct Shard {
+        mutable std::mutex mu;
+        std::map<Key, std::uint64_t> messages;
+        std::map<std::string, std::uint64_t> fallbacks;  // by partner label
+    };
+    Shard& my_shard();
+
+    std::array<Shard, kCounterShards> shards_;
+    std::atomic<std::uint64_t> reloads_ok_{0}, reloads_failed_{0};
+    mutable std::mutex err_mu_;
+    std::map<std::string, std::uint64_t> errors_;
+    std::atomic<std::uint64_t> generation_{0}, active_{0}, inactive_{0};
+    std::atomic<long> in_flight_{0};
+};
+
+}  // namespace prm
