@@ -67,6 +67,10 @@ public:
     // then "@domain").
     const Partner* by_envelope_sender(std::string_view addr) const;
     std::size_t active_count() const;
+    // The first partner (file order) whose sender is ADDR (normalized as
+    // normalize_address does); used on the fallback listener for accounting.
+    // Defined in partners_lookup.cpp.
+    const Partner* by_sender(std::string_view addr) const;
 
     void index();  // build the lookup maps after partners is filled
 
