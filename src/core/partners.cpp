@@ -1,0 +1,401 @@
+// partners.cpp - load and validate the partner table; O(1) lookups.
+//
+// What: every INI section is a partner. Each partner is validated on its
+// own and ends up active ("ok") or inactive with every problem found, each
+// also kept as a Diag naming file:line and key (DESIGN.md rules 1-3: there
+// is no partial configuration). Checks that involve two partners (same id,
+// same sender, same match_senders entry) come after, and deactivate both
+// sides of a sender clash, since the SASL table is keyed by sender and
+// could not tell them apart.
+//
+// Contract: a broken partner never stops the others; only an unreadable
+// (or oversized) file is a table-level error. The password is validated but
+// never copied into a Diag, a reason or any other text.
+//
+// Thread safety: a loaded table is immutable. Limits: the file size bound of
+// ini.hpp; 100 000 partners load in well under a second (hash maps only).
+#include "core/partners.hpp"
+
+#include <arpa/inet.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <unordered_map>
+
+#include "core/ini.hpp"
+#include "core/rfc5322.hpp"
+
+namespace prm {
+namespace {
+
+const char* const kPartnerKeys[] = {"host", "port", "username", "password",
+                                    "sender", "categories", "tls", "match_senders"};
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (char& c : out)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    return out;
+}
+
+// Split a comma (or whitespace) separated list, dropping empty items.
+std::vector<std::string> split_list(const std::string& v) {
+    std::vector<std::string> out;
+    std::string cur;
+    for (char c : v) {
+        if (c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+            if (!cur.empty()) out.push_back(cur);
+            cur.clear();
+        } else {
+            cur += c;
+        }
+    }
+    if (!cur.empty()) out.push_back(cur);
+    return out;
+}
+
+// Characters that would break a Postfix lookup table line, a "[host]:port"
+// next hop or the SASL "user:password" value.
+bool has_forbidden(std::string_view v) {
+    return std::any_of(v.begin(), v.end(), [](char c) {
+        auto u = static_cast<unsigned char>(c);
+        return u < 32 || u == 127 || c == ' ' || c == ',' || c == '[' || c == ']' || c == ':';
+    });
+}
+
+// A DNS host name (letters, digits, '-'; labels 1-63; total <= 253) or an
+// IPv4 dotted quad. A name whose last label is numeric is a mistyped IPv4.
+bool valid_host(const std::string& h) {
+    unsigned char buf[4];
+    if (inet_pton(AF_INET, h.c_str(), buf) == 1) return true;
+    if (h.empty() || h.size() > 253) return false;
+    std::size_t start = 0;
+    bool last_numeric = false;
+    while (start <= h.size()) {
+        std::size_t dot = h.find('.', start);
+        std::string_view label = std::string_view(h).substr(start, dot == std::string::npos ? h.npos : dot - start);
+        if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') return false;
+        bool ok = std::all_of(label.begin(), label.end(), [](char c) {
+            return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
+        });
+        if (!ok) return false;
+        last_numeric = std::all_of(label.begin(), label.end(), [](char c) { return c >= '0' && c <= '9'; });
+        if (dot == std::string::npos) break;
+        start = dot + 1;
+    }
+    return !last_numeric;
+}
+
+// A whole number 0-65535, nothing else (inih has already trimmed spaces).
+std::optional<std::uint16_t> parse_port(const std::string& v) {
+    if (v.empty() || v.size() > 5) return std::nullopt;
+    long n = 0;
+    for (char c : v) {
+        if (c < '0' || c > '9') return std::nullopt;
+        n = n * 10 + (c - '0');
+    }
+    if (n > 65535) return std::nullopt;
+    return static_cast<std::uint16_t>(n);
+}
+
+// "user@domain" or "@domain", normalized; empty when malformed.
+std::string normalize_match(const std::string& m) {
+    if (!m.empty() && m[0] == '@')
+        return valid_addr_spec("postmaster" + m) ? "@" + lower(m.substr(1)) : "";
+    return valid_addr_spec(m) ? normalize_address(m) : "";
+}
+
+// One partner section while it is being validated.
+struct Builder {
+    const std::string& file;
+    Partner& p;
+    std::map<std::string, const IniEntry*> seen;  // key -> entry
+
+    void problem(int line, const std::string& key, const std::string& msg) {
+        p.problems.push_back(Diag{file, line, p.id, key, msg});
+    }
+    // The value of KEY, or nullptr when absent (or empty) after reporting it.
+    const IniEntry* required(const char* key) {
+        auto it = seen.find(key);
+        if (it == seen.end() || it->second->value.empty()) {
+            problem(it == seen.end() ? p.line : it->second->line, key, std::string("missing ") + key);
+            return nullptr;
+        }
+        return it->second;
+    }
+    const IniEntry* optional(const char* key) {
+        auto it = seen.find(key);
+        return it == seen.end() ? nullptr : it->second;
+    }
+};
+
+// Collect the section's entries, reporting unknown and duplicate keys.
+void collect(Builder& b, const std::vector<const IniEntry*>& entries) {
+    for (const IniEntry* e : entries) {
+        if (std::find(std::begin(kPartnerKeys), std::end(kPartnerKeys), e->key) == std::end(kPartnerKeys)) {
+            b.problem(e->line, e->key,
+                      "unknown key (expected host, port, username, password, sender, categories, tls "
+                      "or match_senders)");
+            continue;
+        }
+        auto [it, fresh] = b.seen.emplace(e->key, e);
+        if (!fresh)
+            b.problem(e->line, e->key, "duplicate key (first set on line " + std::to_string(it->second->line) + ")");
+    }
+}
+
+// The four credentials of rule 1 and the sender of rule 2.
+void check_relay(Builder& b) {
+    if (const IniEntry* e = b.required("host")) {
+        if (has_forbidden(e->value))
+            b.problem(e->line, "host", "host contains a forbidden character (space, comma, bracket, ':' or a control character)");
+        else if (!valid_host(e->value))
+            b.problem(e->line, "host", "host must be a DNS name or an IPv4 address");
+        else
+            b.p.host = e->value;
+    }
+    if (const IniEntry* e = b.optional("port"); e == nullptr) {
+        b.problem(b.p.line, "port", "missing port");
+    } else if (!(b.p.port = parse_port(e->value))) {
+        b.problem(e->line, "port", "port must be a whole number from 0 to 65535 (got '" + e->value + "')");
+    }
+    if (const IniEntry* e = b.required("username")) {
+        if (has_forbidden(e->value))
+            b.problem(e->line, "username", "username contains a forbidden character (space, comma, bracket, ':' or a control character)");
+        else
+            b.p.username = e->value;
+    }
+    if (const IniEntry* e = b.required("password")) {
+        // Never echo the value: only say what is wrong with it.
+        if (e->value.find_first_of(std::string("\r\n\0", 3)) != std::string::npos)
+            b.problem(e->line, "password", "password contains a line break or NUL (indented next line?)");
+        else
+            b.p.password = e->value;
+    }
+    if (const IniEntry* e = b.required("sender")) {
+        if (has_forbidden(e->value))
+            b.problem(e->line, "sender", "sender contains a forbidden character (space, comma, bracket, ':' or a control character)");
+        else if (!valid_addr_spec(e->value))
+            b.problem(e->line, "sender", "malformed sender '" + e->value + "': expected an address like news@example.com");
+        else
+            b.p.sender = normalize_address(e->value);
+    }
+}
+
+// The optional keys: categories, tls, match_senders.
+void check_options(Builder& b, const Config& cfg) {
+    if (const IniEntry* e = b.optional("categories")) {
+        b.p.narrowed = true;
+        std::vector<std::string> cats = split_list(e->value);
+        if (cats.empty())
+            b.problem(e->line, "categories", "empty list (remove the key to take every eligible category)");
+        for (const std::string& c : cats) {
+            if (!cfg.categories.known(c))
+                b.problem(e->line, "categories", "unknown category '" + c + "'");
+            else if (!cfg.categories.eligible(c))
+                b.problem(e->line, "categories", "category '" + c + "' is not eligible for partner relays");
+            else
+                b.p.categories.push_back(c);
+        }
+    }
+    if (const IniEntry* e = b.optional("tls")) {
+        if (e->value == "encrypt") b.p.tls = TlsLevel::encrypt;
+        else if (e->value == "verify") b.p.tls = TlsLevel::verify;
+        else if (e->value == "secure") b.p.tls = TlsLevel::secure;
+        else b.problem(e->line, "tls", "unknown tls level '" + e->value + "' (expected encrypt, verify or secure)");
+    }
+    if (const IniEntry* e = b.optional("match_senders")) {
+        for (const std::string& m : split_list(e->value)) {
+            std::string n = normalize_match(m);
+            if (n.empty())
+                b.problem(e->line, "match_senders", "malformed entry '" + m + "' (expected user@domain or @domain)");
+            else
+                b.p.match_senders.push_back(n);
+        }
+    }
+}
+
+// Checks across partners: duplicate ids, shared senders, shared match entries.
+void check_clashes(PartnerTable& t) {
+    std::unordered_map<std::string, std::size_t> ids, senders, matches;
+    ids.reserve(t.partners.size());
+    senders.reserve(t.partners.size());
+    auto clash = [&](std::size_t a, std::size_t b, const std::string& key, const std::string& what) {
+        Partner& pa = t.partners[a];
+        Partner& pb = t.partners[b];
+        pa.problems.push_back(Diag{t.path, pa.line, pa.id, key, what + " is also used by partner " + pb.id + " (line " + std::to_string(pb.line) + ")"});
+        pb.problems.push_back(Diag{t.path, pb.line, pb.id, key, what + " is also used by partner " + pa.id + " (line " + std::to_string(pa.line) + ")"});
+    };
+    for (std::size_t i = 0; i < t.partners.size(); i++) {
+        Partner& p = t.partners[i];
+        auto [it, fresh] = ids.emplace(p.id, i);
+        if (!fresh) {
+            p.problems.push_back(Diag{t.path, p.line, p.id, "", "duplicate partner id (first defined on line " + std::to_string(t.partners[it->second].line) + ")"});
+            continue;  // the second copy takes no part in the other checks
+        }
+        if (!p.sender.empty()) {
+            auto [s, sfresh] = senders.emplace(p.sender, i);
+            if (!sfresh) clash(s->second, i, "sender", "sender " + p.sender);
+        }
+        for (const std::string& m : p.match_senders) {
+            auto [mi, mfresh] = matches.emplace(m, i);
+            if (!mfresh && mi->second != i) clash(mi->second, i, "match_senders", "match_senders entry " + m);
+        }
+    }
+}
+
+}  // namespace
+
+const char* tls_level_name(TlsLevel t) {
+    switch (t) {
+        case TlsLevel::encrypt: return "encrypt";
+        case TlsLevel::verify: return "verify";
+        case TlsLevel::secure: return "secure";
+    }
+    return "encrypt";
+}
+
+// 1-64 characters of a-z0-9._- (ids appear in headers, logs and file names).
+bool valid_partner_id(std::string_view id) {
+    if (id.empty() || id.size() > 64) return false;
+    return std::all_of(id.begin(), id.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+    });
+}
+
+bool Partner::implicit_tls(const Config& cfg) const {
+    return port && std::find(cfg.implicit_tls_ports.begin(), cfg.implicit_tls_ports.end(), *port) !=
+                       cfg.implicit_tls_ports.end();
+}
+
+const std::string& Partner::transport(const Config& cfg) const {
+    return implicit_tls(cfg) ? cfg.partner_smtps_transport : cfg.partner_transport;
+}
+
+std::string Partner::nexthop() const { return "[" + host + "]:" + (port ? std::to_string(*port) : "?"); }
+
+std::string Partner::route_value(const Config& cfg) const { return transport(cfg) + ":" + nexthop(); }
+
+// Globally eligible and, when the partner narrowed its list, on it.
+bool Partner::takes(const Config& cfg, std::string_view category) const {
+    if (!cfg.categories.eligible(category)) return false;
+    return !narrowed || std::find(categories.begin(), categories.end(), category) != categories.end();
+}
+
+const Partner* PartnerTable::find(std::string_view id) const {
+    auto it = by_id_.find(std::string(id));
+    return it == by_id_.end() ? nullptr : &partners[it->second];
+}
+
+// Exact address first, then "@domain" (domain case-insensitive).
+const Partner* PartnerTable::by_envelope_sender(std::string_view addr) const {
+    if (addr.empty() || by_match_.empty()) return nullptr;
+    std::string a = normalize_address(addr);
+    if (auto it = by_match_.find(a); it != by_match_.end()) return &partners[it->second];
+    std::size_t at = a.rfind('@');
+    if (at == std::string::npos) return nullptr;
+    auto it = by_match_.find(lower(std::string_view(a).substr(at)));
+    return it == by_match_.end() ? nullptr : &partners[it->second];
+}
+
+std::size_t PartnerTable::active_count() const {
+    return static_cast<std::size_t>(std::count_if(partners.begin(), partners.end(), [](const Partner& p) { return p.active; }));
+}
+
+// Build the hash maps: first id wins; an entry two partners claim maps to none.
+void PartnerTable::index() {
+    by_id_.clear();
+    by_match_.clear();
+    by_id_.reserve(partners.size());
+    std::unordered_map<std::string, bool> ambiguous;
+    for (std::size_t i = 0; i < partners.size(); i++) {
+        const Partner& p = partners[i];
+        if (!by_id_.emplace(p.id, i).second) continue;  // duplicate id: not reachable
+        for (const std::string& m : p.match_senders) {
+            auto [it, fresh] = by_match_.emplace(m, i);
+            if (!fresh && it->second != i) ambiguous[m] = true;
+        }
+    }
+    for (const auto& [m, _] : ambiguous) by_match_.erase(m);
+}
+
+// Validate an already parsed INI file.
+PartnerTable load_partners_ini(const IniFile& ini, const Config& cfg) {
+    PartnerTable t;
+    t.path = ini.path;
+    t.partners.reserve(ini.sections.size());
+    for (const IniSection& s : ini.sections) {
+        Partner p;
+        p.id = s.name;
+        p.line = s.line;
+        t.partners.push_back(std::move(p));
+    }
+
+    // Hand each entry and syntax error to the section it sits in (by line:
+    // sections with the same name are different partners).
+    std::vector<std::vector<const IniEntry*>> entries(t.partners.size());
+    auto owner = [&](int line) -> long {
+        auto it = std::upper_bound(ini.sections.begin(), ini.sections.end(), line,
+                                   [](int l, const IniSection& s) { return l < s.line; });
+        return static_cast<long>(it - ini.sections.begin()) - 1;
+    };
+    for (const IniEntry& e : ini.entries) {
+        long o = owner(e.line);
+        if (o < 0) t.warnings.push_back(Diag{t.path, e.line, "", e.key, "setting outside of any [partner] section is ignored"});
+        else entries[static_cast<std::size_t>(o)].push_back(&e);
+    }
+    for (const Diag& d : ini.errors) {
+        long o = d.line > 0 ? owner(d.line) : -1;
+        if (d.line == 0) t.errors.push_back(d);
+        else if (o < 0) t.warnings.push_back(d);
+        else t.partners[static_cast<std::size_t>(o)].problems.push_back(Diag{d.file, d.line, t.partners[static_cast<std::size_t>(o)].id, d.key, d.message});
+    }
+
+    for (std::size_t i = 0; i < t.partners.size(); i++) {
+        Partner& p = t.partners[i];
+        if (!valid_partner_id(p.id))
+            p.problems.push_back(Diag{t.path, p.line, p.id, "", "invalid partner id (expected 1-64 characters of a-z, 0-9, '.', '_', '-')"});
+        Builder b{t.path, p, {}};
+        collect(b, entries[i]);
+        check_relay(b);
+        check_options(b, cfg);
+    }
+    check_clashes(t);
+
+    for (Partner& p : t.partners) {
+        p.active = p.problems.empty();
+        p.reason = p.active ? "ok" : "";
+        for (const Diag& d : p.problems) {
+            p.reason += (p.reason.empty() ? "" : "; ") + d.message;
+            t.warnings.push_back(d);
+        }
+    }
+    t.index();
+    return t;
+}
+
+// Read the partner table at PATH; warn when others can read the passwords.
+PartnerTable load_partners(const std::string& path, const Config& cfg) {
+    IniFile ini = read_ini(path);
+    for (const Diag& d : ini.errors)
+        if (d.line == 0) {
+            PartnerTable t;
+            t.path = path;
+            t.errors = ini.errors;
+            return t;
+        }
+    PartnerTable t = load_partners_ini(ini, cfg);
+    struct stat sb {};
+    if (::stat(path.c_str(), &sb) == 0 && (sb.st_mode & (S_IRGRP | S_IROTH)) != 0) {
+        char mode[8];
+        std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(sb.st_mode & 07777));
+        t.warnings.push_back(Diag{path, 0, "", "",
+                                  std::string("readable by group or others (mode ") + mode +
+                                      ") although it holds passwords; chmod 600 it"});
+    }
+    return t;
+}
+
+}  // namespace prm

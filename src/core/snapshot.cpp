@@ -1,0 +1,45 @@
+// snapshot.cpp - load the main config and the partner table as one snapshot.
+//
+// Contract: a main-config error or an unreadable partner table fails the
+// load (the daemon then keeps its previous snapshot); an inactive partner
+// only adds one warning naming it, its line and every reason, so an admin
+// sees each broken partner once per load.
+//
+// Thread safety: load_snapshot() is pure apart from reading files; the
+// SnapshotHolder in the header publishes results atomically.
+#include "core/snapshot.hpp"
+
+namespace prm {
+
+// Load the main config at CONFIG_PATH and the partner table it names.
+SnapshotResult load_snapshot(const std::string& config_path, std::uint64_t generation) {
+    SnapshotResult res;
+    ConfigResult cr = load_config(config_path);
+    res.warnings = cr.warnings;
+    if (!cr.config) {
+        res.errors = cr.errors;
+        return res;
+    }
+
+    auto snap = std::make_shared<Snapshot>();
+    snap->config = std::move(*cr.config);
+    snap->partners = load_partners(snap->config.partners, snap->config);
+    snap->generation = generation;
+    if (!snap->partners.errors.empty()) {
+        res.errors = snap->partners.errors;
+        return res;
+    }
+
+    // File-level warnings (mode, stray lines) as they are; per-partner
+    // problems folded into one line per inactive partner.
+    for (const Diag& d : snap->partners.warnings)
+        if (d.section.empty()) res.warnings.push_back(d);
+    for (const Partner& p : snap->partners.partners)
+        if (!p.active)
+            res.warnings.push_back(Diag{snap->partners.path, p.line, "", "",
+                                        "partner " + p.id + " inactive: " + p.reason});
+    res.snapshot = std::move(snap);
+    return res;
+}
+
+}  // namespace prm
