@@ -1,0 +1,156 @@
+// main.cpp - partner-relay-tables(8): write the Postfix tables for the partners.
+//
+//   partner-relay-tables -c FILE [-o DIR] [--check] [--no-postmap]
+//
+// Reads the main configuration and the partner table it names (the same
+// load_snapshot() the milter uses), then either reports every partner's
+// status (--check) or writes sasl_passwd and tls_policy into DIR and runs
+// postmap on them atomically (tables.hpp), and prints the postconf lines
+// that hook the recipe into Postfix. Exit codes are documented in the
+// manual and in kUsage below. Never prints a password.
+//
+// Thread safety: single-threaded. Limits: those of load_snapshot().
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "core/snapshot.hpp"
+#include "tables/tables.hpp"
+
+namespace {
+
+// Exit codes (sysexits.h values where one fits).
+constexpr int kExitOk = 0;
+constexpr int kExitInactive = 1;      // --check: a partner is inactive or broken
+constexpr int kExitUsage = 64;        // EX_USAGE
+constexpr int kExitUnavailable = 69;  // EX_UNAVAILABLE: postmap/postconf failed
+constexpr int kExitCantCreate = 73;   // EX_CANTCREAT: cannot write DIR
+constexpr int kExitConfig = 78;       // EX_CONFIG: bad main config, unreadable table
+
+constexpr const char* kDefaultDir = "/etc/postfix/partner-relay";
+
+constexpr const char* kUsage =
+    "usage: partner-relay-tables [-c FILE] [-o DIR] [--check] [--no-postmap]\n"
+    "  -c FILE        main configuration (default " PRM_CONFDIR "/partner-relay-milter.conf)\n"
+    "  -o DIR         output directory (default /etc/postfix/partner-relay)\n"
+    "  --check        report every partner's status; write nothing\n"
+    "  --no-postmap   write the table sources only (tests)\n"
+    "exit: 0 ok, 1 a partner is inactive (--check), 64 usage, 69 postmap or\n"
+    "      postconf failed, 73 cannot write DIR, 78 configuration error\n";
+
+struct Options {
+    std::string config = prm::kDefaultConfigPath;
+    std::string dir = kDefaultDir;
+    bool check = false;
+    bool postmap = true;
+};
+
+// Parse argv into OPT; false (after a message) on a usage error.
+bool parse_args(int argc, char** argv, Options& opt, bool& help) {
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        if ((a == "-c" || a == "-o") && i + 1 < argc) {
+            (a == "-c" ? opt.config : opt.dir) = argv[++i];
+        } else if (a == "--check") {
+            opt.check = true;
+        } else if (a == "--no-postmap") {
+            opt.postmap = false;
+        } else if (a == "-h" || a == "--help") {
+            help = true;
+        } else {
+            std::fprintf(stderr, "partner-relay-tables: %s: %s\n",
+                         a == "-c" || a == "-o" ? "missing argument to" : "unknown argument",
+                         a.c_str());
+            return false;
+        }
+    }
+    if (opt.dir.empty() || opt.config.empty()) {
+        std::fprintf(stderr, "partner-relay-tables: empty -c or -o argument\n");
+        return false;
+    }
+    return true;
+}
+
+// Print one diagnostic line per entry of DIAGS with a PREFIX.
+void print_diags(const prm::Diags& diags, const char* prefix) {
+    for (const auto& d : diags) std::fprintf(stderr, "partner-relay-tables: %s%s\n", prefix, d.str().c_str());
+}
+
+// --check: print every partner's status; 1 when any is not active.
+int run_check(const prm::Snapshot& snap) {
+    std::fputs(prm::check_report(snap).c_str(), stdout);
+    std::size_t active = snap.partners.active_count();
+    std::size_t total = snap.partners.partners.size();
+    std::printf("%zu of %zu partners active\n", active, total);
+    return active == total ? kExitOk : kExitInactive;
+}
+
+// Write the tables into OPT.dir and print the hook lines.
+int run_write(const prm::Snapshot& snap, const Options& opt) {
+    // The fallback listeners as configured in master.cf, else the recipe's.
+    std::vector<prm::FallbackHop> hops =
+        prm::parse_fallback_hops(prm::postconf_master_params(), snap.config.fallback_daemon_name);
+    if (hops.empty()) {
+        std::fprintf(stderr,
+                     "partner-relay-tables: warning: no fallback listener with "
+                     "milter_macro_daemon_name=%s in master.cf (postconf -P); using the "
+                     "recipe's [127.0.0.1]:10027 and [127.0.0.1]:10465\n",
+                     snap.config.fallback_daemon_name.c_str());
+        hops = prm::default_fallback_hops();
+    }
+
+    prm::PostfixTables t = prm::build_tables(snap, hops);
+    for (const auto& w : t.warnings) std::fprintf(stderr, "partner-relay-tables: warning: %s\n", w.c_str());
+
+    std::string dbtype;
+    if (opt.postmap) {
+        dbtype = prm::default_database_type();
+        if (dbtype.empty()) {
+            std::fprintf(stderr,
+                         "partner-relay-tables: cannot run postconf to learn "
+                         "default_database_type (is Postfix installed and main.cf readable?)\n");
+            return kExitUnavailable;
+        }
+    }
+    prm::InstallResult r = prm::install_tables(opt.dir, t, dbtype, opt.postmap);
+    if (!r.ok) {
+        std::fprintf(stderr, "partner-relay-tables: %s\n", r.error.c_str());
+        return r.postmap_failed ? kExitUnavailable : kExitCantCreate;
+    }
+    std::printf("wrote %s/sasl_passwd (%zu entries) and %s/tls_policy (%zu entries)%s%s\n",
+                opt.dir.c_str(), t.sasl.size(), opt.dir.c_str(), t.tls_policy.size(),
+                opt.postmap ? ", postmap type " : " (no postmap)", dbtype.c_str());
+    std::fputs(prm::hook_lines(snap.config, opt.dir, hops).c_str(), stdout);
+    return kExitOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Options opt;
+    bool help = false;
+    if (!parse_args(argc, argv, opt, help)) {
+        std::fputs(kUsage, stderr);
+        return kExitUsage;
+    }
+    if (help) {
+        std::fputs(kUsage, stdout);
+        return kExitOk;
+    }
+
+    prm::SnapshotResult loaded = prm::load_snapshot(opt.config);
+    if (!loaded.snapshot) {
+        print_diags(loaded.errors, "");
+        return kExitConfig;
+    }
+    const prm::Snapshot& snap = *loaded.snapshot;
+    print_diags(loaded.warnings, "warning: ");
+    // The partner table holds passwords: say so loudly when others can read it.
+    std::string mode = prm::mode_warning(snap.partners.path);
+    bool core_warned = false;
+    for (const auto& w : loaded.warnings)
+        if (w.str().find("mode") != std::string::npos && w.file == snap.partners.path) core_warned = true;
+    if (!mode.empty() && !core_warned) std::fprintf(stderr, "partner-relay-tables: warning: %s\n", mode.c_str());
+
+    return opt.check ? run_check(snap) : run_write(snap, opt);
+}

@@ -1,0 +1,106 @@
+// tables.hpp - build and install the Postfix lookup tables for the partners.
+//
+// What: from a loaded Snapshot, build the two tables the partner transports
+// read (contrib/postfix/master.cf.fragment):
+//   sasl_passwd  partner sender address -> "username:password" (active
+//                partners only), read by smtp_sasl_password_maps with
+//                smtp_sender_dependent_authentication = yes;
+//   tls_policy   "[host]:port" -> level (encrypt|verify|secure, never lower)
+//                with servername= for SNI, one entry per next hop (partners
+//                sharing a relay get the strictest level), plus the loopback
+//                fallback hops (plain: none; implicit TLS: encrypt).
+// Then install them atomically: write temporary sources in the output
+// directory, postmap them, rename the databases and then the sources into
+// place, so Postfix never opens a half-written table.
+//
+// Contract: build_tables() is pure. install_tables() and the postconf
+// helpers run Postfix tools (postmap, postconf) found in PATH or /usr/sbin;
+// they honour MAIL_CONFIG like the tools themselves. Nothing here ever
+// prints or logs a password: warnings name the partner, file and line only.
+//
+// Thread safety: none needed (a one-shot command line tool).
+// Limits: database types hash, btree, lmdb and cdb (the ones whose file
+// names postmap derives with a single suffix).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/diag.hpp"
+#include "core/snapshot.hpp"
+
+namespace prm {
+
+// One "key value" line of a postmap source file.
+struct TableEntry {
+    std::string key;
+    std::string value;
+};
+
+// A loopback fallback listener the partner transports may hand mail to.
+struct FallbackHop {
+    std::string nexthop;        // "[127.0.0.1]:10027"
+    bool implicit_tls = false;  // smtpd_tls_wrappermode=yes
+};
+
+struct PostfixTables {
+    std::vector<TableEntry> sasl;        // sender -> user:password
+    std::vector<TableEntry> tls_policy;  // [host]:port -> policy
+    std::vector<std::string> warnings;   // for stderr, never a secret
+};
+
+// The recipe's fallback hops when master.cf cannot be read.
+std::vector<FallbackHop> default_fallback_hops();
+
+// Fallback hops from `postconf -P` output: inet services whose
+// milter_macro_daemon_name is DAEMON_NAME (the config's fallback name).
+std::vector<FallbackHop> parse_fallback_hops(std::string_view postconf_p,
+                                             std::string_view daemon_name);
+
+// The TLS policy value for a next hop HOST at level LEVEL.
+std::string tls_policy_value(const std::string& host, TlsLevel level);
+
+// Build both tables from SNAP (pure).
+PostfixTables build_tables(const Snapshot& snap, const std::vector<FallbackHop>& hops);
+
+// Render ENTRIES as a postmap source file with a header comment.
+std::string render_table(const std::vector<TableEntry>& entries, std::string_view what);
+
+// Per-partner status lines for --check ("id: active ..." / "id: inactive: why").
+std::string check_report(const Snapshot& snap);
+
+// Warning text when PATH is readable by group or others, else "".
+std::string mode_warning(const std::string& path);
+
+// Run `postconf -h default_database_type` (then `postconf -dh`); "" if both fail.
+std::string default_database_type();
+
+// Run `postconf -P`; the output, or "" when it fails.
+std::string postconf_master_params();
+
+// The file suffix postmap gives a database of TYPE (".db", ".lmdb", ".cdb"),
+// or "" when TYPE is not supported.
+std::string db_suffix(std::string_view type);
+
+// Outcome of install_tables(): ok, or the step that failed and why.
+struct InstallResult {
+    bool ok = false;
+    bool postmap_failed = false;  // postmap missing or failing (else: I/O)
+    std::string error;
+};
+
+// Write sasl_passwd (0600) and tls_policy (0644) into DIR atomically; run
+// postmap with DBTYPE unless POSTMAP is false.
+InstallResult install_tables(const std::string& dir, const PostfixTables& t,
+                             const std::string& dbtype, bool postmap);
+
+// The `postconf -e` / `postconf -M` / `postconf -P` lines that hook the
+// recipe into Postfix, with DIR and the milter socket of CFG.
+std::string hook_lines(const Config& cfg, const std::string& dir,
+                       const std::vector<FallbackHop>& hops);
+
+// libmilter socket syntax ("local:/p", "inet:port@host") in Postfix syntax.
+std::string postfix_milter_socket(const std::string& socket);
+
+}  // namespace prm

@@ -1,0 +1,458 @@
+"""prmtest.py - end-to-end harness: a private Postfix, fake relays, the milter.
+
+What it is: a library the integration tests import.  An Instance builds, in
+one temporary directory, everything a message needs to travel the real path
+of DESIGN.md: fake SMTP relays (tests/lib/fakesmtp.py; one global relay with
+AUTH, partner relays with STARTTLS or implicit TLS and per-server
+credentials), the milter's configuration and partner table, the Postfix
+tables (by running the real partner-relay-tables), a private Postfix
+instance whose main.cf and master.cf are generated FROM contrib/postfix/
+(paths and ports substituted, so the tests check the shipped recipe), and
+the milter daemon.  Tests then inject mail over SMTP and assert on what the
+fake relays recorded.
+
+Contract:
+  - require_root_and_postfix() exits 77 (Automake SKIP) with the reason
+    when not root or when Postfix is missing; call it first.
+  - Instance(...).start() brings everything up; close() (also on context
+    exit and at interpreter exit) stops Postfix (stop, then abort), the
+    milter and the relays, and removes the directory unless PRM_KEEP=1.
+  - Everything listens on 127.0.0.1 only, on ports the kernel picked;
+    every wait is bounded.
+  - The build directory comes from the Automake environment
+    (abs_top_builddir), or PRM_BUILDDIR when run by hand.
+
+Choices (see README notes in the file comments below):
+  - No set-gid tools: mail is injected by SMTP (smtplib), the queue is read
+    by listing the queue directories (we are root), so the default
+    /etc/postfix/main.cf is neither needed nor touched.
+  - The milter listens on inet:127.0.0.1:PORT, so that Postfix processes
+    (user postfix) can reach it while the milter runs as root.
+  - Trusted submitters connect from 127.0.0.1; untrusted ones bind their
+    client socket to 127.0.0.2 (the milter's trusted_networks is
+    127.0.0.1/32, Postfix's mynetworks is 127.0.0.0/8, so both relay).
+
+Thread safety: none; one Instance per test process.
+Standard library only (Debian's /usr/bin/python3).
+"""
+
+import atexit
+import email.utils
+import os
+import shutil
+import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRCDIR = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(SRCDIR, "tests", "lib"))
+import spool  # noqa: E402  (tests/lib/spool.py)
+
+sys.path.insert(0, HERE)
+from postfixconf import base_main_cf, base_master_cf  # noqa: E402
+
+CONTRIB = os.path.join(SRCDIR, "contrib", "postfix")
+RECIPE_DIR = "/etc/postfix/partner-relay"
+RECIPE_SOCKET = "unix:/run/partner-relay-milter/milter.sock"
+RECIPE_FB_PORT, RECIPE_FBS_PORT = "10027", "10465"
+FALLBACK_SENDER = "noreply@platform.example"
+GLOBAL_USER, GLOBAL_PASS = "platform", "platform-global-secret"
+SKIP = 77
+
+
+def require_root_and_postfix():
+    """Exit 77 (Automake SKIP) with the reason unless we can run Postfix."""
+    why = None
+    if os.geteuid() != 0:
+        why = "not root (a private Postfix instance needs root)"
+    elif not shutil.which("postfix", path="/usr/sbin:/usr/bin:/sbin:/bin"):
+        why = "Postfix is not installed (Debian package postfix)"
+    elif not os.path.isdir("/usr/lib/postfix/sbin"):
+        why = "Postfix daemon directory /usr/lib/postfix/sbin missing"
+    if why:
+        print("SKIP: " + why, flush=True)
+        sys.exit(SKIP)
+
+
+def builddir():
+    """The top build directory (Automake env, PRM_BUILDDIR, else srcdir)."""
+    return (os.environ.get("PRM_BUILDDIR") or os.environ.get("abs_top_builddir")
+            or SRCDIR)
+
+
+def program(name):
+    """Path of one of our built programs (src/NAME in the build tree)."""
+    return os.path.join(builddir(), "src", name)
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(cmd, env=None, check=True, timeout=60):
+    """Run CMD, capture output; raise with the output when CHECK fails."""
+    p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=timeout,
+                       stdin=subprocess.DEVNULL, text=True)
+    if check and p.returncode != 0:
+        raise RuntimeError("%s exited %d:\n%s" % (" ".join(cmd), p.returncode,
+                                                  p.stdout))
+    return p
+
+
+class Relay:
+    """One fake relay process: its name, port, credentials and fault file."""
+
+    def __init__(self, name, port, proc, users, tls, fault_file):
+        self.name, self.port, self.proc = name, port, proc
+        self.users, self.tls, self.fault_file = users, tls, fault_file
+
+    def set_fault(self, fault):
+        """Make the relay misbehave from its next connection on ("none")."""
+        tmp = self.fault_file + ".tmp"
+        with open(tmp, "w", encoding="ascii") as f:
+            f.write(fault + "\n")
+        os.replace(tmp, self.fault_file)
+
+
+class Partner:
+    """One partner table entry; a field set to None is left out."""
+
+    def __init__(self, pid, relay=None, host="127.0.0.1", port=None,
+                 username=None, password=None, sender=None, tls=None,
+                 categories=None, omit=()):
+        self.id, self.relay, self.host, self.port = pid, relay, host, port
+        self.username = username if username is not None else pid + "-user"
+        self.password = password if password is not None else pid + "-secret-pw"
+        self.sender = sender if sender is not None else "mail@%s.example" % pid
+        self.tls, self.categories, self.omit = tls, categories, set(omit)
+
+    def ini(self):
+        """This partner as an INI section."""
+        fields = [("host", self.host), ("port", self.port),
+                  ("username", self.username), ("password", self.password),
+                  ("sender", self.sender), ("tls", self.tls),
+                  ("categories", self.categories)]
+        lines = ["[%s]" % self.id]
+        for k, v in fields:
+            if v is not None and k not in self.omit:
+                lines.append("%s = %s" % (k, v))
+        return "\n".join(lines) + "\n"
+
+
+class Instance:
+    """A private Postfix + fake relays + milter in one temporary directory."""
+
+    def __init__(self, name, milter=True, config_extra=""):
+        self.name = name
+        self.want_milter = milter
+        self.config_extra = config_extra
+        self.relays = {}
+        self.partners = []
+        self.milter_proc = None
+        self.postfix_up = False
+        self.dir = tempfile.mkdtemp(prefix="prm-%s-" % name)
+        os.chmod(self.dir, 0o755)  # Postfix daemons (user postfix) traverse it
+        for sub in ("etc", "tables", "spool", "certs", "relays"):
+            os.makedirs(self.path(sub), exist_ok=True)
+        self.spool_dir = self.path("relays")
+        self.ports = {k: free_port() for k in ("smtpd", "fb", "fbs", "milter")}
+        atexit.register(self.close)
+        spool.make_certs(self.path("certs"))
+        self.add_relay("global", tls="starttls",
+                       users={GLOBAL_USER: GLOBAL_PASS}, require_auth=True)
+
+    # -- paths and environment ------------------------------------------------
+
+    def path(self, *parts):
+        """A path inside the instance directory."""
+        return os.path.join(self.dir, *parts)
+
+    def env(self):
+        """Environment for Postfix tools: MAIL_CONFIG = our config dir."""
+        e = dict(os.environ)
+        e["MAIL_CONFIG"] = self.path("etc")
+        e["PATH"] = "/usr/sbin:/usr/bin:/sbin:/bin"
+        return e
+
+    # -- relays and partners --------------------------------------------------
+
+    def add_relay(self, name, tls="starttls", users=None, require_auth=True,
+                  fault=None):
+        """Start a fake relay NAME on 127.0.0.1; return its Relay."""
+        users = users or {}
+        fault_file = self.path("relays", ".%s.fault" % name)
+        extra = ("--idle-timeout", "20")
+        p, port = spool.start_server(
+            self.spool_dir, name, *extra, tls=tls,
+            cert=self.path("certs", "server.pem"),
+            key=self.path("certs", "server.key"),
+            auth=["%s:%s" % kv for kv in users.items()],
+            require_auth=require_auth, fault_file=fault_file, max_seconds=900)
+        relay = Relay(name, port, p, dict(users), tls, fault_file)
+        if fault:
+            relay.set_fault(fault)
+        self.relays[name] = relay
+        return relay
+
+    def add_partner(self, partner, tls="starttls"):
+        """Add PARTNER; start its relay (named after it unless given)."""
+        rname = partner.relay or partner.id
+        relay = self.relays.get(rname)
+        if relay is None:
+            relay = self.add_relay(rname, tls=tls,
+                                   users={partner.username: partner.password})
+        elif partner.username not in relay.users:
+            # A shared relay: restart it knowing every partner's login.
+            self._restart_relay(relay, partner)
+            relay = self.relays[rname]
+        partner.relay = rname
+        if partner.port is None:
+            partner.port = relay.port
+        self.partners.append(partner)
+        return partner
+
+    def _restart_relay(self, relay, partner):
+        """Restart RELAY on the same port with PARTNER's login added."""
+        spool.stop_server(relay.proc)
+        users = dict(relay.users)
+        users[partner.username] = partner.password
+        extra = ("--idle-timeout", "20", "--listen", "127.0.0.1:%d" % relay.port)
+        p, port = spool.start_server(
+            self.spool_dir, relay.name, *extra, tls=relay.tls,
+            cert=self.path("certs", "server.pem"),
+            key=self.path("certs", "server.key"),
+            auth=["%s:%s" % kv for kv in users.items()], require_auth=True,
+            fault_file=relay.fault_file, max_seconds=900)
+        if port != relay.port:
+            raise RuntimeError("relay %s moved from port %d to %d"
+                               % (relay.name, relay.port, port))
+        self.relays[relay.name] = Relay(relay.name, port, p, users, relay.tls,
+                                        relay.fault_file)
+
+    # -- configuration --------------------------------------------------------
+
+    def milter_socket(self):
+        """The milter socket in libmilter syntax."""
+        return "inet:%d@127.0.0.1" % self.ports["milter"]
+
+    def write_milter_config(self):
+        """Write milter.conf and partners.conf (mode 0600)."""
+        implicit = sorted({465, 2465} | {p.port for p in self.partners
+                                         if self.relays[p.relay].tls == "implicit"
+                                         and isinstance(p.port, int)})
+        conf = ("[milter]\nsocket = %s\npartners = %s\n"
+                "trusted_networks = 127.0.0.1/32\nfallback_sender = %s\n"
+                "implicit_tls_ports = %s\nlog_level = 7\n%s" % (
+                    self.milter_socket(), self.path("partners.conf"),
+                    FALLBACK_SENDER, ", ".join(map(str, implicit)),
+                    self.config_extra))
+        self._write("milter.conf", conf, 0o644)
+        self._write("partners.conf",
+                    "".join(p.ini() + "\n" for p in self.partners), 0o600)
+
+    def _write(self, rel, text, mode):
+        """Write TEXT to a file inside the instance with MODE."""
+        path = self.path(rel)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(path, mode)
+        return path
+
+    def recipe(self, fname):
+        """A contrib/postfix file with the instance's paths and ports."""
+        with open(os.path.join(CONTRIB, fname), encoding="utf-8") as f:
+            text = f.read()
+        subs = [(RECIPE_DIR, self.path("tables")),
+                (RECIPE_SOCKET, "inet:127.0.0.1:%d" % self.ports["milter"]),
+                ("127.0.0.1:" + RECIPE_FB_PORT, "127.0.0.1:%d" % self.ports["fb"]),
+                ("127.0.0.1:" + RECIPE_FBS_PORT, "127.0.0.1:%d" % self.ports["fbs"]),
+                ("[127.0.0.1]:" + RECIPE_FB_PORT, "[127.0.0.1]:%d" % self.ports["fb"]),
+                ("[127.0.0.1]:" + RECIPE_FBS_PORT, "[127.0.0.1]:%d" % self.ports["fbs"])]
+        must = {"main.cf.fragment": (RECIPE_DIR, RECIPE_SOCKET),
+                "master.cf.fragment": tuple([RECIPE_DIR] + [o for o, _ in subs[2:]])}
+        for old in must.get(fname, ()):
+            if old not in text:
+                raise RuntimeError("contrib/postfix/%s no longer contains %r: "
+                                   "update the harness" % (fname, old))
+        for old, new in subs:
+            text = text.replace(old, new)
+        return text
+
+    def write_postfix_config(self):
+        """Generate main.cf and master.cf from base settings + the recipe."""
+        main = base_main_cf(self) + "\n# --- contrib/postfix/main.cf.fragment\n" \
+            + self.recipe("main.cf.fragment")
+        master = base_master_cf(self) + "\n# --- contrib/postfix/master.cf.fragment\n" \
+            + self.recipe("master.cf.fragment")
+        self._write("etc/main.cf", main, 0o644)
+        self._write("etc/master.cf", master, 0o644)
+        g = self.relays["global"]
+        self._write("etc/global_sasl", "[127.0.0.1]:%d %s:%s\n"
+                    % (g.port, GLOBAL_USER, GLOBAL_PASS), 0o600)
+        for f in ("milter_header_checks", "smtp_header_checks",
+                  "smtp_reply_filter"):
+            self._write(os.path.join("tables", f), self.recipe(f), 0o644)
+
+    def run_tables(self, *extra):
+        """Run partner-relay-tables for this instance; return the result."""
+        cmd = [program("partner-relay-tables"), "-c", self.path("milter.conf"),
+               "-o", self.path("tables")] + list(extra)
+        return run(cmd, env=self.env(), check=False)
+
+    # -- processes ------------------------------------------------------------
+
+    def start(self):
+        """Write every configuration and start the milter and Postfix."""
+        self.write_milter_config()
+        self.write_postfix_config()
+        r = self.run_tables()
+        if r.returncode != 0:
+            raise RuntimeError("partner-relay-tables failed (%d):\n%s"
+                               % (r.returncode, r.stdout))
+        self.tables_output = r.stdout
+        if self.want_milter:
+            self.start_milter()
+        run(["postfix", "-c", self.path("etc"), "start"], env=self.env())
+        self.postfix_up = True
+        ok = spool.wait_for(lambda: self._listening(self.ports["smtpd"]), 20, 0.1)
+        if not ok:
+            raise RuntimeError("Postfix did not listen:\n" + self.maillog()[-3000:])
+        return self
+
+    @staticmethod
+    def _listening(port):
+        """Does something accept TCP on 127.0.0.1:PORT?"""
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return True
+        except OSError:
+            return False
+
+    def start_milter(self):
+        """Start partner-relay-milter in the foreground; wait for its port."""
+        log = open(self.path("milter.log"), "ab")
+        self.milter_proc = subprocess.Popen(
+            [program("partner-relay-milter"), "-f", "-c", self.path("milter.conf")],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        log.close()
+        up = spool.wait_for(lambda: self.milter_proc.poll() is not None or
+                            self._listening(self.ports["milter"]), 15, 0.05)
+        if not up or self.milter_proc.poll() is not None:
+            raise RuntimeError("milter did not start:\n" + self.read("milter.log")[-3000:])
+
+    def stop_milter(self):
+        """Stop the milter (SIGTERM, then SIGKILL after 10 s)."""
+        if self.milter_proc is not None:
+            spool.stop_server(self.milter_proc, timeout=10)
+            self.milter_proc = None
+
+    def read(self, rel):
+        """Contents of a file in the instance ('' if missing)."""
+        try:
+            with open(self.path(rel), encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def maillog(self):
+        """Postfix's log (maillog_file)."""
+        return self.read("maillog")
+
+    def close(self):
+        """Stop everything we started and remove the directory."""
+        if self.postfix_up:
+            e = self.env()
+            if run(["postfix", "-c", self.path("etc"), "stop"], env=e,
+                   check=False, timeout=30).returncode != 0:
+                run(["postfix", "-c", self.path("etc"), "abort"], env=e,
+                    check=False, timeout=30)
+            # master exits asynchronously: wait (bounded) for its pid file.
+            spool.wait_for(lambda: not os.path.exists(
+                self.path("spool", "pid", "master.pid")), 10, 0.1)
+            self.postfix_up = False
+        self.stop_milter()
+        for r in self.relays.values():
+            spool.stop_server(r.proc)
+        self.relays = {}
+        if self.dir and os.environ.get("PRM_KEEP") != "1":
+            shutil.rmtree(self.dir, ignore_errors=True)
+        elif self.dir:
+            print("kept %s" % self.dir, file=sys.stderr)
+        self.dir = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- mail -----------------------------------------------------------------
+
+    def send(self, headers, sender="app@platform.example",
+             rcpts=("someone@dest.example",), untrusted=False, body="Hello.\n"):
+        """Submit one message by SMTP; return its unique token.
+
+        HEADERS is a list of (name, value); From, To, Subject, Date and
+        Message-ID are added when missing.  The Subject carries the token.
+        """
+        token = uuid.uuid4().hex[:12]
+        names = {n.lower() for n, _ in headers}
+        hdrs = list(headers)
+        if "from" not in names:
+            hdrs.append(("From", "Platform App <%s>" % sender))
+        if "to" not in names:
+            hdrs.append(("To", rcpts[0]))
+        hdrs.append(("Subject", "test " + token))
+        hdrs.append(("Date", email.utils.formatdate()))
+        hdrs.append(("Message-ID", "<%s@prm-test>" % token))
+        text = "".join("%s: %s\r\n" % hv for hv in hdrs) + "\r\n" + \
+            body.replace("\n", "\r\n")
+        src = ("127.0.0.2", 0) if untrusted else ("127.0.0.1", 0)
+        with smtplib.SMTP("127.0.0.1", self.ports["smtpd"], timeout=30,
+                          source_address=src) as s:
+            s.sendmail(sender, list(rcpts), text.encode("utf-8"))
+        return token
+
+    def arrivals(self, token=None):
+        """Messages the fake relays accepted (those with TOKEN in Subject)."""
+        msgs = spool.read_messages(self.spool_dir)
+        if token is None:
+            return msgs
+        return [m for m in msgs if token in (m.get("subject") or "")]
+
+    def auth_events(self):
+        """Every AUTH attempt any fake relay saw."""
+        return spool.read_auth_events(self.spool_dir)
+
+    def queue_files(self):
+        """Queue files still in Postfix's queue (maildrop..hold)."""
+        out = []
+        for q in ("maildrop", "incoming", "active", "deferred", "hold"):
+            for root, _, files in os.walk(self.path("spool", q)):
+                out.extend(os.path.join(root, f) for f in files)
+        return out
+
+    def wait_settled(self, tokens, timeout=60):
+        """Wait until each token arrived somewhere and the queue is empty.
+
+        Returns True when settled, False after TIMEOUT seconds.
+        """
+        def done():
+            got = {t for m in self.arrivals() for t in tokens
+                   if t in (m.get("subject") or "")}
+            return len(got) == len(set(tokens)) and not self.queue_files()
+        return bool(spool.wait_for(done, timeout, 0.2))
+
+    def diagnostics(self):
+        """Logs to print when an assertion fails."""
+        return ("--- maillog (tail)\n%s\n--- milter.log (tail)\n%s" % (
+            self.maillog()[-4000:], self.read("milter.log")[-2000:]))
