@@ -241,11 +241,98 @@ START_TEST(samples_replay) {
 }
 END_TEST
 
+START_TEST(describe_escapes_controls) {
+    Edit e;
+    e.op = Edit::Op::change_header;
+    e.name = "From";
+    e.index = 1;
+    e.value = "\"A\"\r\n\t<a@b>\x01";
+    std::string got = describe(e);
+    ck_assert_msg(got == "change From[1]: \"A\"\\r\\n\\t<a@b>\\x01", "got %s", got.c_str());
+    e.op = Edit::Op::change_sender;
+    e.value = "a@b";
+    e.args = "SIZE=10";
+    got = describe(e);
+    ck_assert_msg(got == "envelope-from <a@b> SIZE=10", "got %s, want envelope-from <a@b> SIZE=10",
+                  got.c_str());
+}
+END_TEST
+
+START_TEST(recording_actions_lines) {
+    RecordingActions rec;
+    std::string v = "x\ty";
+    bool ok = rec.add_header("X-A", "1") && rec.change_header("X-B", 3, &v) &&
+              rec.change_header("X-C", 2, nullptr) && rec.change_sender("a@b.example", "");
+    std::string got;
+    for (const auto& l : rec.lines) got += l + "|";
+    std::string want = "add X-A: 1|change X-B[3]: x\\ty|delete X-C[2]|envelope-from <a@b.example>|";
+    ck_assert_msg(ok && got == want, "got %s, want %s", got.c_str(), want.c_str());
+}
+END_TEST
+
+START_TEST(apply_no_edits) {
+    FailingActions mta;
+    mta.fail_at = 1;
+    std::string failed = "stale";
+    ck_assert_msg(apply_edits({}, mta, failed) && mta.calls == 0 && failed.empty(),
+                  "got calls=%d failed='%s', want 0 calls and success", mta.calls, failed.c_str());
+}
+END_TEST
+
+START_TEST(msgfile_line_ends_and_names) {
+    MessageFacts m = parse_ok("X-A: a\rb\r\nX-B\t: tab before colon\nX-\x01: bad name\nX-C: c\n");
+    ck_assert_msg(m.headers.size() == 2, "got %zu headers, want 2 (stop at a bad name)", m.headers.size());
+    ck_assert_msg(m.headers[0].value == "a\rb", "got '%s', want the bare CR kept", m.headers[0].value.c_str());
+    ck_assert_msg(m.headers[1].name == "X-B", "got name '%s', want X-B", m.headers[1].name.c_str());
+    m = parse_ok("From : obsolete@x.example\nSubject: no body, no final newline");
+    ck_assert_msg(m.headers.size() == 2 && m.headers[0].name == "From" &&
+                      m.headers[1].value == "no body, no final newline",
+                  "got %zu headers, first '%s', want From and the unterminated Subject",
+                  m.headers.size(), m.headers.empty() ? "" : m.headers[0].name.c_str());
+}
+END_TEST
+
+START_TEST(samples_all_well_formed) {
+    const char* names[] = {"verification-link", "verification-url", "kyb-info-request",
+                           "kyb-expiration-extension", "custom", "verification-result",
+                           "aml-alert", "expiration-reminder", "webhook-failure",
+                           "finance-report", "admin-notification", "account-security",
+                           "unclassified", "forged"};
+    for (const char* n : names) {
+        MessageFacts m;
+        std::string err;
+        ck_assert_msg(read_message_file(samples_dir() + n + ".eml", m, err), "%s: got %s", n, err.c_str());
+        int partner = 0, from = 0;
+        for (const Header& h : m.headers) {
+            partner += h.name == "X-Partner-Id" && h.value == "acme";
+            from += h.name == "From" && h.value.find('<') != std::string::npos && h.value[0] != '<';
+        }
+        ck_assert_msg(partner >= 1 && from == 1, "%s: got %d acme headers and %d named From, want >=1 and 1",
+                      n, partner, from);
+    }
+}
+END_TEST
+
+START_TEST(msgfile_crlf_file) {
+    std::string path = temp_file("From: \"A, B\" <a@b.example>\r\nX-Partner-Id: acme\r\n\r\nbody\r\n");
+    MessageFacts m;
+    std::string err;
+    bool ok = read_message_file(path, m, err);
+    std::remove(path.c_str());
+    ck_assert_msg(ok && m.headers.size() == 2 && m.headers[0].value == "\"A, B\" <a@b.example>" &&
+                      m.headers[1].value == "acme",
+                  "got ok=%d %zu headers, want CR-free values", ok, m.headers.size());
+}
+END_TEST
+
 Suite* suite_actions() {
     Suite* s = suite_create("actions");
     TCase* tc = tcase_create("apply");
     tcase_add_test(tc, apply_edits_in_order);
     tcase_add_test(tc, apply_edits_stops_at_first_failure);
+    tcase_add_test(tc, apply_no_edits);
+    tcase_add_test(tc, recording_actions_lines);
+    tcase_add_test(tc, describe_escapes_controls);
     suite_add_tcase(s, tc);
     TCase* mf = tcase_create("msgfile");
     tcase_add_test(mf, msgfile_lf_crlf_and_folding);
@@ -253,6 +340,9 @@ Suite* suite_actions() {
     tcase_add_test(mf, msgfile_bounds);
     tcase_add_test(mf, msgfile_errors);
     tcase_add_test(mf, msgfile_envelope_hint);
+    tcase_add_test(mf, msgfile_line_ends_and_names);
+    tcase_add_test(mf, msgfile_crlf_file);
+    tcase_add_test(mf, samples_all_well_formed);
     tcase_add_test(mf, samples_replay);
     suite_add_tcase(s, mf);
     return s;

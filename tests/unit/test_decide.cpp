@@ -34,12 +34,10 @@ const std::string kPartners =
 
 const char* const kSecrets[] = {"acme-secret", "narrow-secret", "shop-secret", "smtps-secret"};
 
-const char* const kEligible[] = {"verification-link", "verification-url",
-                                 "kyb-info-request", "kyb-expiration-extension",
-                                 "custom", "verification-result",
-                                 "aml-alert", "expiration-reminder",
-                                 "webhook-failure", "finance-report",
-                                 "admin-notification"};
+const char* const kEligible[] = {
+    "verification-link", "verification-url", "kyb-info-request", "kyb-expiration-extension",
+    "custom", "verification-result", "aml-alert", "expiration-reminder", "webhook-failure",
+    "finance-report", "admin-notification"};
 
 // The message facts of a trusted local app submission with HEADERS.
 MessageFacts facts(std::vector<Header> headers, std::string mail_from = "<app@platform.example>") {
@@ -503,20 +501,151 @@ START_TEST(log_line_fields) {
 }
 END_TEST
 
-START_TEST(describe_escapes_controls) {
-    Edit e;
-    e.op = Edit::Op::change_header;
-    e.name = "From";
-    e.index = 1;
-    e.value = "\"A\"\r\n\t<a@b>\x01";
-    std::string got = describe(e);
-    ck_assert_msg(got == "change From[1]: \"A\"\\r\\n\\t<a@b>\\x01", "got %s", got.c_str());
-    e.op = Edit::Op::change_sender;
-    e.value = "a@b";
-    e.args = "SIZE=10";
-    got = describe(e);
-    ck_assert_msg(got == "envelope-from <a@b> SIZE=10", "got %s, want envelope-from <a@b> SIZE=10",
-                  got.c_str());
+START_TEST(trusted_partner_header_kept_and_edits_exact) {
+    auto snap = test::snapshot_from(kPartners);
+    std::vector<Header> h = {{"x-partner-relay-route", "partner:[evil]:25"},
+                             {"from", "Acme <app@platform.example>"},
+                             {"X-Partner-Id", "ACME"},
+                             {"X-Email-Category", "bogus"},
+                             {"X-Email-Category", "kyb-info-request"}};
+    Decision d = run(*snap, facts(h));
+    expect_route(d, Route::partner, "partner-relay", "exact");
+    expect_edits(d,
+                 "delete X-Partner-Relay-Route[1]\ndelete X-Email-Category[2]\n"
+                 "delete X-Email-Category[1]\nadd X-Email-Category: kyb-info-request\n"
+                 "add X-Partner-Relay-Route: partner:[127.0.0.1]:2525\n"
+                 "change From[1]: Acme <news@acme.example>\nenvelope-from <news@acme.example>\n",
+                 "exact");
+}
+END_TEST
+
+START_TEST(untrusted_message_classified_by_rules_only) {
+    auto snap = test::snapshot_from(kPartners, "[classify]\naml-alert = header:Subject:alert\n");
+    auto h = app_headers("acme", "finance-report");
+    h[2].value = "AML alert";
+    MessageFacts m = facts(h);
+    m.client_addr = "192.0.2.9";
+    Decision d = run(*snap, m);
+    ck_assert_msg(d.category == "aml-alert", "got category %s, want aml-alert (header ignored)",
+                  d.category.c_str());
+    expect_route(d, Route::global, "untrusted-submitter", "untrusted rules");
+}
+END_TEST
+
+START_TEST(global_category_beats_narrowing) {
+    auto snap = test::snapshot_from(kPartners, "[categories]\naccount-security = global\n");
+    Decision d = run(*snap, facts(app_headers("narrow", "account-security")));
+    expect_route(d, Route::global, "category-not-eligible", "narrow/account-security");
+}
+END_TEST
+
+START_TEST(empty_partner_header_falls_to_match_senders) {
+    auto snap = test::snapshot_from(kPartners);
+    Decision d = run(*snap, facts(app_headers(" ", "custom"), "<a@SHOP.example>"));
+    expect_route(d, Route::partner, "partner-relay", "empty header");
+    ck_assert_msg(d.partner == "shop", "got partner %s, want shop", d.partner.c_str());
+    d = run(*snap, facts(app_headers("", "custom"), "<>"));
+    expect_route(d, Route::global, "no-partner", "null sender without header");
+}
+END_TEST
+
+START_TEST(bad_envelope_sender_goes_global) {
+    auto snap = test::snapshot_from(kPartners);
+    Decision d = run(*snap, facts(app_headers("acme", "custom"), ""));
+    expect_route(d, Route::global, "bad-envelope-sender", "empty MAIL FROM");
+}
+END_TEST
+
+START_TEST(fallback_daemon_name_exact) {
+    auto snap = test::snapshot_from(kPartners);
+    for (const char* name : {"fallback", "FALLBACK2", ""}) {
+        MessageFacts m = fallback_facts("custom");
+        m.daemon_name = name;
+        Decision d = run(*snap, m);
+        ck_assert_msg(!d.fallback, "daemon '%s': got fallback, want a submission decision", name);
+    }
+    auto custom = test::snapshot_from(kPartners, "fallback_daemon_name = RETRY\n");
+    MessageFacts m = fallback_facts("custom");
+    m.daemon_name = "RETRY";
+    ck_assert_msg(run(*custom, m).fallback, "got no fallback for the configured name RETRY");
+}
+END_TEST
+
+START_TEST(fallback_partner_accounting_and_header_kept) {
+    auto snap = test::snapshot_from(kPartners);
+    MessageFacts m = fallback_facts("custom");
+    m.mail_from = "<stranger@elsewhere.example>";
+    Decision d = run(*snap, m);
+    ck_assert_msg(d.partner.empty(), "got partner %s for an unknown sender, want none", d.partner.c_str());
+    for (const Edit& e : d.edits)
+        ck_assert_msg(!header_name_equal(e.name, "X-Partner-Id"), "got %s, want the partner header kept",
+                      describe(e).c_str());
+}
+END_TEST
+
+START_TEST(configured_header_names) {
+    auto snap = test::snapshot_from(kPartners,
+                                    "[headers]\npartner = X-Tenant\ncategory = X-Kind\nroute = X-Hop\n");
+    std::vector<Header> h = {{"From", "A <a@platform.example>"}, {"X-Tenant", "acme"},
+                             {"X-Kind", "custom"}, {"X-Hop", "partner:[evil]:25"}};
+    Decision d = run(*snap, facts(h));
+    expect_route(d, Route::partner, "partner-relay", "custom names");
+    expect_edits(d,
+                 "delete X-Hop[1]\ndelete X-Kind[1]\nadd X-Kind: custom\n"
+                 "add X-Hop: partner:[127.0.0.1]:2525\nchange From[1]: A <news@acme.example>\n"
+                 "envelope-from <news@acme.example>\n",
+                 "custom names");
+}
+END_TEST
+
+START_TEST(ipv6_loopback_trusted_by_default) {
+    auto snap = test::snapshot_from(kPartners);
+    MessageFacts m = facts(app_headers("acme", "custom"));
+    m.client_addr = "::1";
+    ck_assert_msg(run(*snap, m).trusted, "got untrusted ::1, want trusted by the default networks");
+}
+END_TEST
+
+START_TEST(log_line_sanitizes_queue_id) {
+    auto snap = test::snapshot_from(kPartners);
+    std::string got = run(*snap, facts(app_headers("acme", "custom"))).log_line("AB C\n");
+    ck_assert_msg(got.rfind("AB?C?: category=custom ", 0) == 0, "got %s, want AB?C? prefix", got.c_str());
+}
+END_TEST
+
+START_TEST(trusted_category_header_beats_rules) {
+    auto snap = test::snapshot_from(kPartners, "[classify]\ncustom = header:Subject:.\n");
+    Decision d = run(*snap, facts(app_headers("acme", "unclassified")));
+    ck_assert_msg(d.category == "unclassified", "got %s, want unclassified (header first)", d.category.c_str());
+}
+END_TEST
+
+START_TEST(resent_from_is_not_from) {
+    auto snap = test::snapshot_from(kPartners);
+    auto h = app_headers("acme", "custom");
+    h.push_back({"Resent-From", "b@platform.example"});
+    expect_route(run(*snap, facts(h)), Route::partner, "partner-relay", "Resent-From");
+}
+END_TEST
+
+START_TEST(fallback_keeps_angle_less_from_form) {
+    auto snap = test::snapshot_from(kPartners);
+    MessageFacts m = fallback_facts("custom");
+    m.headers[0].value = "news@acme.example (Acme Team)";
+    Decision d = run(*snap, m);
+    ck_assert_msg(describe(d.edits[3]) == "change From[1]: noreply@platform.example (Acme Team)",
+                  "got %s, want the comment kept", describe(d.edits[3]).c_str());
+}
+END_TEST
+
+START_TEST(later_rule_matches_after_a_miss) {
+    // A rule that matches nothing never hides a later matching rule.
+    auto snap = test::snapshot_from(kPartners, "[classify]\naml-alert = sender:^nobody@\n"
+                                               "expiration-reminder = header:To:client\n");
+    Decision d = run(*snap, facts(app_headers("acme", "")));
+    ck_assert_msg(d.category == "expiration-reminder", "got %s, want expiration-reminder",
+                  d.category.c_str());
+    expect_route(d, Route::partner, "partner-relay", "second rule");
 }
 END_TEST
 
@@ -547,7 +676,20 @@ Suite* suite_decide() {
     tcase_add_test(tc, too_many_headers_goes_global);
     tcase_add_test(tc, shadow_mode_decides_but_only_tags);
     tcase_add_test(tc, log_line_fields);
-    tcase_add_test(tc, describe_escapes_controls);
+    tcase_add_test(tc, trusted_partner_header_kept_and_edits_exact);
+    tcase_add_test(tc, untrusted_message_classified_by_rules_only);
+    tcase_add_test(tc, global_category_beats_narrowing);
+    tcase_add_test(tc, empty_partner_header_falls_to_match_senders);
+    tcase_add_test(tc, bad_envelope_sender_goes_global);
+    tcase_add_test(tc, fallback_daemon_name_exact);
+    tcase_add_test(tc, fallback_partner_accounting_and_header_kept);
+    tcase_add_test(tc, configured_header_names);
+    tcase_add_test(tc, ipv6_loopback_trusted_by_default);
+    tcase_add_test(tc, log_line_sanitizes_queue_id);
+    tcase_add_test(tc, trusted_category_header_beats_rules);
+    tcase_add_test(tc, resent_from_is_not_from);
+    tcase_add_test(tc, fallback_keeps_angle_less_from_form);
+    tcase_add_test(tc, later_rule_matches_after_a_miss);
     suite_add_tcase(s, tc);
     return s;
 }
