@@ -1,6 +1,7 @@
 // main.cpp - runs every unit suite; exits non-zero on any failure.
 // CK_FORK=no in the environment runs in one process (gdb, valgrind).
 #include <cstdlib>
+#include <initializer_list>
 
 #include "suites.hpp"
 
