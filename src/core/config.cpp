@@ -465,11 +465,9 @@ void apply_fixed(Loader& L, bool& have_fallback_sender) {
             continue;
         }
         if (std::string_view(k->info.type) != "list" && !L.single_line(e)) continue;
+        if (e.key == "fallback_sender") have_fallback_sender = true;  // bad or not, it is there
         std::string expected;
-        if (!k->set(L.cfg, e.value, expected))
-            L.error(e, "bad value '" + e.value + "': expected " + expected);
-        else if (e.key == "fallback_sender")
-            have_fallback_sender = true;
+        if (!k->set(L.cfg, e.value, expected)) L.error(e, "bad value '" + e.value + "': expected " + expected);
     }
 }
 

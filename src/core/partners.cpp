@@ -236,7 +236,9 @@ void check_clashes(PartnerTable& t) {
             continue;  // the second copy takes no part in the other checks
         }
         if (!p.sender.empty()) {
-            auto [s, sfresh] = senders.emplace(p.sender, i);
+            // Postfix folds lookup keys to lower case: the SASL table could
+            // not tell News@x from news@x apart.
+            auto [s, sfresh] = senders.emplace(lower(p.sender), i);
             if (!sfresh) clash(s->second, i, "sender", "sender " + p.sender);
         }
         for (const std::string& m : p.match_senders) {

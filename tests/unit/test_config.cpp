@@ -1,0 +1,288 @@
+// test_config.cpp - suite_config: the main configuration and its key table.
+//
+// What could break: a default drifting from the documented table, a typed
+// key accepting garbage, errors losing their line or key, the CIDR matcher,
+// the relative partner path, and the -n dump no longer reading back.
+#include <cstdlib>
+#include <string>
+
+#include "core/config.hpp"
+#include "core/ini.hpp"
+#include "helpers.hpp"
+#include "suites.hpp"
+
+using namespace prm;
+using prm::test::config_from;
+using prm::test::config_ok;
+
+namespace {
+
+void expect_eq(const std::string& got, const std::string& want, const char* what) {
+    ck_assert_msg(got == want, "%s: got '%s', want '%s'", what, got.c_str(), want.c_str());
+}
+void expect_eq(long got, long want, const char* what) {
+    ck_assert_msg(got == want, "%s: got %ld, want %ld", what, got, want);
+}
+
+std::string errors_of(const ConfigResult& r) {
+    std::string s;
+    for (const auto& d : r.errors) s += d.str() + "\n";
+    return s;
+}
+
+// The line "KEY = VALUE" of SECTION in DUMP, or "" when absent.
+std::string dumped(const std::string& dump, const std::string& section, const std::string& key) {
+    std::size_t at = dump.find("[" + section + "]\n");
+    if (at == std::string::npos) return "";
+    std::size_t end = dump.find("\n[", at + 1);
+    std::string body = dump.substr(at, end == std::string::npos ? std::string::npos : end - at);
+    std::size_t k = body.find("\n" + key + " = ");
+    if (k == std::string::npos) return "";
+    std::size_t v = k + key.size() + 4;
+    return body.substr(v, body.find('\n', v) - v);
+}
+
+}  // namespace
+
+START_TEST(every_key_default) {
+    Config c = config_ok();
+    expect_eq(c.socket, "local:" PRM_RUNDIR "/milter.sock", "socket");
+    expect_eq(c.partners, PRM_CONFDIR "/partners.conf", "partners");
+    expect_eq(static_cast<long>(c.trusted_networks.size()), 2, "trusted_networks");
+    expect_eq(c.trusted_networks[0].text + " " + c.trusted_networks[1].text, "127.0.0.0/8 ::1/128",
+              "trusted_networks");
+    ck_assert_msg(c.trust_authenticated, "trust_authenticated: got no, want yes");
+    expect_eq(c.fallback_daemon_name, "FALLBACK", "fallback_daemon_name");
+    expect_eq(c.user + c.pidfile + c.stats_file, "", "user, pidfile, stats_file");
+    expect_eq(c.log_level, 6, "log_level");
+    expect_eq(c.log_facility, "mail", "log_facility");
+    ck_assert_msg(c.mode == Mode::enforce, "mode: got shadow, want enforce");
+    expect_eq(c.on_error, "accept", "on_error");
+    expect_eq(c.partner_transport + " " + c.partner_smtps_transport, "partner partner-smtps", "transports");
+    expect_eq(static_cast<long>(c.implicit_tls_ports.size()), 2, "implicit_tls_ports");
+    expect_eq(c.implicit_tls_ports[0] * 10000 + c.implicit_tls_ports[1], 465 * 10000 + 2465, "ports");
+    expect_eq(c.stats_interval, 60, "stats_interval");
+    expect_eq(c.partner_header + " " + c.category_header + " " + c.route_header,
+              "X-Partner-Id X-Email-Category X-Partner-Relay-Route", "headers");
+}
+END_TEST
+
+START_TEST(table_defaults_match_the_dump) {
+    // The documented default of every key is what a bare config yields.
+    Config c = config_ok();
+    std::string dump = dump_config(c);
+    expect_eq(static_cast<long>(config_keys().size()), 20, "keys in the table");
+    for (const KeyInfo& k : config_keys()) {
+        if (std::string(k.name) == "fallback_sender") continue;  // required, no default
+        expect_eq(dumped(dump, k.section, k.name), k.default_value, k.name);
+        ck_assert_msg(*k.summary && *k.type, "%s: got no summary or type", k.name);
+    }
+}
+END_TEST
+
+START_TEST(bad_value_for_each_typed_key) {
+    static const std::string long_name(65, 'X');
+    struct Row {
+        const char* section;
+        const char* key;
+        const char* value;
+    } rows[] = {
+        {"milter", "socket", "tcp:25"},          {"milter", "socket", "inet:99999@localhost"},
+        {"milter", "socket", "local:relative"},  {"milter", "trusted_networks", "10.0.0.0/33"},
+        {"milter", "trusted_networks", "bogus"}, {"milter", "trust_authenticated", "maybe"},
+        {"milter", "fallback_daemon_name", "two words"}, {"milter", "pidfile", "relative.pid"},
+        {"milter", "log_level", "loud"},         {"milter", "log_level", "8"},
+        {"milter", "log_facility", "nope"},      {"milter", "mode", "dry-run"},
+        {"milter", "on_error", "reject"},        {"milter", "partner_transport", "Partner"},
+        {"milter", "partner_smtps_transport", "a_b"}, {"milter", "implicit_tls_ports", "465, 0"},
+        {"milter", "implicit_tls_ports", "smtps"}, {"milter", "stats_file", "stats.prom"},
+        {"milter", "stats_interval", "0"},       {"milter", "stats_interval", "86401"},
+        {"milter", "user", "a b"},               {"milter", "partners", ""},
+        {"headers", "partner", "X-Bad:Name"},    {"headers", "category", ""},
+        {"headers", "route", long_name.c_str()},
+    };
+    for (const auto& row : rows) {
+        std::string text = std::string("[") + row.section + "]\n" + row.key + " = " + row.value + "\n";
+        ConfigResult r = config_from(text);
+        ck_assert_msg(r.errors.size() == 1, "%s = '%s': got %zu errors, want 1:\n%s", row.key, row.value,
+                      r.errors.size(), errors_of(r).c_str());
+        expect_eq(r.errors[0].key, row.key, "error key");
+        expect_eq(r.errors[0].line, 4, "error line");
+        ck_assert_msg(r.errors[0].message.find("expected") != std::string::npos,
+                      "%s: message does not say what is expected: '%s'", row.key, r.errors[0].message.c_str());
+        ck_assert_msg(!r.config, "%s: got a config despite the error", row.key);
+    }
+}
+END_TEST
+
+START_TEST(good_values_are_applied) {
+    Config c = config_ok(
+        "socket = inet:8891@127.0.0.1\ntrusted_networks = 10.0.0.0/8 192.168.1.0/24,2001:db8::/32\n"
+        "trust_authenticated = false\nlog_level = debug\nlog_facility = LOCAL3\nmode = shadow\n"
+        "on_error = tempfail\nimplicit_tls_ports = 465\nstats_interval = 86400\npidfile = /run/x.pid\n"
+        "[headers]\nroute = X-Route\n");
+    expect_eq(c.socket, "inet:8891@127.0.0.1", "socket");
+    expect_eq(static_cast<long>(c.trusted_networks.size()), 3, "networks");
+    ck_assert_msg(!c.trust_authenticated, "trust_authenticated: got yes, want no");
+    expect_eq(c.log_level, 7, "log_level");
+    expect_eq(c.log_facility, "local3", "log_facility");
+    ck_assert_msg(c.mode == Mode::shadow, "mode: got enforce, want shadow");
+    expect_eq(c.on_error, "tempfail", "on_error");
+    expect_eq(static_cast<long>(c.implicit_tls_ports.size()), 1, "implicit_tls_ports");
+    expect_eq(c.stats_interval, 86400, "stats_interval");
+    expect_eq(c.route_header, "X-Route", "route header");
+    expect_eq(config_ok("log_level = 4\n").log_level, 4, "numeric log_level");
+}
+END_TEST
+
+START_TEST(unknown_key_carries_line_and_key) {
+    ConfigResult r = config_from("socket = inet:1@h\nsokcet = inet:2@h\n");
+    expect_eq(static_cast<long>(r.errors.size()), 1, "errors");
+    expect_eq(r.errors[0].line, 4, "line");
+    expect_eq(r.errors[0].key, "sokcet", "key");
+    expect_eq(r.errors[0].str(), "test.conf:4: [milter] sokcet: unknown key", "rendered");
+}
+END_TEST
+
+START_TEST(unknown_section_carries_line) {
+    ConfigResult r = config_from("[partners]\nacme = x\n");
+    expect_eq(static_cast<long>(r.errors.size()), 1, "errors (keys inside are not reported again)");
+    expect_eq(r.errors[0].line, 3, "line");
+    expect_eq(r.errors[0].section, "partners", "section");
+}
+END_TEST
+
+START_TEST(duplicate_key_names_both_lines) {
+    ConfigResult r = config_from("log_level = info\n[headers]\nroute = A\n[milter]\nlog_level = debug\n");
+    expect_eq(static_cast<long>(r.errors.size()), 1, "errors");
+    expect_eq(r.errors[0].line, 7, "line of the second copy");
+    expect_eq(r.errors[0].key, "log_level", "key");
+    ck_assert_msg(r.errors[0].message.find("line 3") != std::string::npos, "got '%s', want the first line",
+                  r.errors[0].message.c_str());
+}
+END_TEST
+
+START_TEST(missing_fallback_sender) {
+    ConfigResult r = load_config_ini(parse_ini_text("m.conf", "[milter]\nmode = shadow\n"));
+    expect_eq(static_cast<long>(r.errors.size()), 1, "errors");
+    expect_eq(r.errors[0].line, 0, "line");
+    expect_eq(r.errors[0].key, "fallback_sender", "key");
+    ConfigResult bad = load_config_ini(parse_ini_text("m.conf", "[milter]\nfallback_sender = not an address\n"));
+    expect_eq(static_cast<long>(bad.errors.size()), 1, "errors for a malformed sender");
+    expect_eq(bad.errors[0].line, 2, "line of the malformed sender");
+}
+END_TEST
+
+START_TEST(fallback_sender_is_normalized_and_overridable) {
+    Config c = config_ok("[fallback_senders]\nfinance-report = Finance@Platform.EXAMPLE\n");
+    expect_eq(c.fallback_sender_for("finance-report"), "Finance@platform.example", "override");
+    expect_eq(c.fallback_sender_for("aml-alert"), "noreply@platform.example", "default");
+    ConfigResult r = config_from("[fallback_senders]\nno-such = a@b.example\ncustom = bad\n");
+    expect_eq(static_cast<long>(r.errors.size()), 2, "errors: unknown category, bad address");
+}
+END_TEST
+
+START_TEST(header_names_must_differ) {
+    ConfigResult r = config_from("[headers]\nroute = x-partner-id\n");
+    expect_eq(static_cast<long>(r.errors.size()), 1, "errors");
+    expect_eq(r.errors[0].key, "route", "key");
+    expect_eq(r.errors[0].line, 4, "line");
+}
+END_TEST
+
+START_TEST(setting_outside_a_section) {
+    ConfigResult r = load_config_ini(parse_ini_text("m.conf", "stray = 1\n[milter]\nfallback_sender = a@b.example\n"));
+    expect_eq(static_cast<long>(r.errors.size()), 1, "errors");
+    expect_eq(r.errors[0].line, 1, "line");
+}
+END_TEST
+
+START_TEST(multi_line_values_only_for_lists) {
+    Config c = config_ok("trusted_networks = 10.0.0.0/8,\n  192.168.0.0/16\n");
+    expect_eq(static_cast<long>(c.trusted_networks.size()), 2, "networks over two lines");
+    ConfigResult r = config_from("socket = inet:1@h\n  inet:2@h\n");
+    expect_eq(static_cast<long>(r.errors.size()), 1, "errors for a continued socket");
+}
+END_TEST
+
+START_TEST(relative_partner_path_follows_config_dir) {
+    ConfigResult r = load_config_ini(
+        parse_ini_text("/etc/prm/main.conf", "[milter]\nfallback_sender = a@b.example\npartners = p.conf\n"));
+    ck_assert_msg(r.config.has_value(), "rejected: %s", errors_of(r).c_str());
+    expect_eq(r.config->partners, "/etc/prm/p.conf", "resolved path");
+    r = load_config_ini(parse_ini_text("/etc/prm/main.conf",
+                                       "[milter]\nfallback_sender = a@b.example\npartners = /srv/p.conf\n"));
+    expect_eq(r.config->partners, "/srv/p.conf", "absolute path kept");
+}
+END_TEST
+
+START_TEST(network_parse_and_contains) {
+    struct Row {
+        const char* net;
+        const char* addr;
+        bool in;
+    } rows[] = {
+        {"127.0.0.0/8", "127.1.2.3", true},       {"127.0.0.0/8", "128.0.0.1", false},
+        {"10.1.2.3", "10.1.2.3", true},           {"10.1.2.3", "10.1.2.4", false},
+        {"192.168.0.0/23", "192.168.1.255", true}, {"192.168.0.0/23", "192.168.2.0", false},
+        {"0.0.0.0/0", "8.8.8.8", true},           {"::1/128", "::1", true},
+        {"::1/128", "IPv6:::1", true},            {"::1/128", "[::1]", true},
+        {"2001:db8::/32", "IPv6:2001:DB8:0:1::5", true}, {"2001:db8::/32", "2001:db9::1", false},
+        {"10.0.0.0/8", "::ffff:10.9.8.7", true},  {"10.0.0.0/8", "IPv6:::1", false},
+        {"::1/128", "127.0.0.1", false},          {"10.0.0.0/8", "", false},
+        {"10.0.0.0/8", "garbage", false},         {"fe80::/10", "fe80::1%eth0", true},
+    };
+    for (const auto& row : rows) {
+        auto n = Network::parse(row.net);
+        ck_assert_msg(n.has_value(), "parse('%s') failed", row.net);
+        ck_assert_msg(n->contains(row.addr) == row.in, "%s contains '%s': got %d, want %d", row.net, row.addr,
+                      !row.in, row.in);
+    }
+    for (const char* bad : {"10.0.0.0/33", "::/129", "10.0.0/8", "10.0.0.0/", "10.0.0.0/-1", "x", ""})
+        ck_assert_msg(!Network::parse(bad), "parse('%s'): got accepted, want rejected", bad);
+}
+END_TEST
+
+START_TEST(dump_reads_back_the_same) {
+    Config c = config_ok(
+        "trusted_networks = 10.0.0.0/8\nmode = shadow\n[categories]\nbilling = eligible\n"
+        "[classify]\nbilling = sender:^billing@\n[fallback_senders]\nbilling = bill@platform.example\n");
+    std::string dump = dump_config(c);
+    ConfigResult again = load_config_ini(parse_ini_text("dump.conf", dump));
+    ck_assert_msg(again.config.has_value(), "dump does not load:\n%s\n%s", errors_of(again).c_str(), dump.c_str());
+    std::string dump2 = dump_config(*again.config);
+    expect_eq(dump2.substr(dump2.find('\n')), dump.substr(dump.find('\n')), "second dump");
+    expect_eq(dumped(dump, "classify", "billing"), "sender:^billing@", "rule in the dump");
+}
+END_TEST
+
+START_TEST(unreadable_config_file) {
+    ConfigResult r = load_config("/nonexistent/prm.conf");
+    expect_eq(static_cast<long>(r.errors.size()), 1, "errors");
+    expect_eq(r.errors[0].line, 0, "line");
+    ck_assert_msg(!r.config, "got a config");
+}
+END_TEST
+
+Suite* suite_config() {
+    Suite* s = suite_create("config");
+    TCase* tc = tcase_create("config");
+    tcase_add_test(tc, every_key_default);
+    tcase_add_test(tc, table_defaults_match_the_dump);
+    tcase_add_test(tc, bad_value_for_each_typed_key);
+    tcase_add_test(tc, good_values_are_applied);
+    tcase_add_test(tc, unknown_key_carries_line_and_key);
+    tcase_add_test(tc, unknown_section_carries_line);
+    tcase_add_test(tc, duplicate_key_names_both_lines);
+    tcase_add_test(tc, missing_fallback_sender);
+    tcase_add_test(tc, fallback_sender_is_normalized_and_overridable);
+    tcase_add_test(tc, header_names_must_differ);
+    tcase_add_test(tc, setting_outside_a_section);
+    tcase_add_test(tc, multi_line_values_only_for_lists);
+    tcase_add_test(tc, relative_partner_path_follows_config_dir);
+    tcase_add_test(tc, network_parse_and_contains);
+    tcase_add_test(tc, dump_reads_back_the_same);
+    tcase_add_test(tc, unreadable_config_file);
+    suite_add_tcase(s, tc);
+    return s;
+}

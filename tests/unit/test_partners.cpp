@@ -1,0 +1,373 @@
+// test_partners.cpp - suite_partners: the partner table, snapshots, examples.
+//
+// What could break: product rules 1-3 (all four credentials, a sender, a
+// valid port), injection through host/username/sender, a broken partner
+// taking others down, lookups, the password leaking into any text, the
+// file-mode warning, scale, and the shipped example files drifting.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "core/partners.hpp"
+#include "core/snapshot.hpp"
+#include "helpers.hpp"
+#include "suites.hpp"
+
+#ifndef PRM_TOP_SRCDIR
+#define PRM_TOP_SRCDIR "../.."
+#endif
+
+using namespace prm;
+using prm::test::config_ok;
+using prm::test::kAcme;
+using prm::test::partners_from;
+
+namespace {
+
+void expect_eq(const std::string& got, const std::string& want, const char* what) {
+    ck_assert_msg(got == want, "%s: got '%s', want '%s'", what, got.c_str(), want.c_str());
+}
+void expect_eq(long got, long want, const char* what) {
+    ck_assert_msg(got == want, "%s: got %ld, want %ld", what, got, want);
+}
+
+// kAcme with the line starting with KEY replaced by REPLACEMENT ("" drops it).
+std::string acme_with(const std::string& key, const std::string& replacement) {
+    std::string out, text = kAcme;
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+        std::size_t nl = text.find('\n', pos);
+        std::string line = text.substr(pos, nl - pos);
+        pos = nl + 1;
+        out += line.rfind(key + " =", 0) == 0 ? replacement : line + "\n";
+    }
+    return out;
+}
+
+// The single partner of TEXT (validated against the default config).
+Partner one(const std::string& text) {
+    PartnerTable t = partners_from(text, config_ok());
+    ck_assert_msg(t.partners.size() == 1, "partners: got %zu, want 1", t.partners.size());
+    return t.partners[0];
+}
+
+// Fail unless P is inactive with a reason containing WANT.
+void expect_inactive(const Partner& p, const std::string& want, const std::string& what) {
+    ck_assert_msg(!p.active, "%s: got active, want inactive (%s)", what.c_str(), want.c_str());
+    ck_assert_msg(p.reason.find(want) != std::string::npos, "%s: got reason '%s', want '%s'", what.c_str(),
+                  p.reason.c_str(), want.c_str());
+    ck_assert_msg(!p.problems.empty() && p.problems[0].line > 0, "%s: problem without a line", what.c_str());
+}
+
+// Write TEXT to a new temp file with MODE; returns its path.
+std::string temp_file(const std::string& text, mode_t mode, const char* name = "prm-test") {
+    std::string path = std::string("/tmp/") + name + "-" + std::to_string(getpid()) + "-" +
+                       std::to_string(rand());
+    std::ofstream(path) << text;
+    chmod(path.c_str(), mode);
+    return path;
+}
+
+}  // namespace
+
+START_TEST(complete_partner_is_active) {
+    Partner p = one(acme_with("sender", "sender = News@ACME.Example\n"));
+    ck_assert_msg(p.active, "got inactive: %s", p.reason.c_str());
+    expect_eq(p.reason, "ok", "reason");
+    expect_eq(p.sender, "News@acme.example", "sender with lower-cased domain");
+    expect_eq(p.nexthop(), "[127.0.0.1]:2525", "nexthop");
+    expect_eq(p.route_value(config_ok()), "partner:[127.0.0.1]:2525", "route value");
+    ck_assert_msg(p.tls == TlsLevel::encrypt, "tls: got %s, want encrypt", tls_level_name(p.tls));
+}
+END_TEST
+
+START_TEST(each_missing_credential_deactivates) {
+    for (const char* key : {"host", "port", "username", "password"}) {
+        Partner p = one(acme_with(key, ""));
+        expect_inactive(p, std::string("missing ") + key, key);
+        expect_eq(p.problems[0].key, key, "problem key");
+        Partner empty = one(acme_with(key, std::string(key) + " =\n"));
+        ck_assert_msg(!empty.active, "%s empty: got active", key);
+    }
+}
+END_TEST
+
+START_TEST(missing_or_malformed_sender_deactivates) {
+    expect_inactive(one(acme_with("sender", "")), "missing sender", "no sender");
+    for (const char* bad : {"news", "news@", "@acme.example", "news@@acme.example", "news@acme..example"})
+        expect_inactive(one(acme_with("sender", std::string("sender = ") + bad + "\n")), "sender", bad);
+}
+END_TEST
+
+START_TEST(port_range_and_syntax) {
+    for (const char* bad : {"-1", "65536", "abc", "", "25x", "2 5", "99999999"})
+        expect_inactive(one(acme_with("port", std::string("port = ") + bad + "\n")), "port must be a whole number",
+                        std::string("port '") + bad + "'");
+    for (int good : {0, 25, 465, 65535}) {
+        Partner p = one(acme_with("port", "port = " + std::to_string(good) + "\n"));
+        ck_assert_msg(p.active, "port %d: got inactive (%s), want active", good, p.reason.c_str());
+        expect_eq(p.port.value_or(1), good, "port value");
+    }
+    ck_assert_msg(one(acme_with("port", "port =   587  \n")).active, "port with spaces around: got inactive");
+}
+END_TEST
+
+START_TEST(tls_levels) {
+    struct Row {
+        const char* value;
+        bool ok;
+        TlsLevel want;
+    } rows[] = {{"encrypt", true, TlsLevel::encrypt}, {"verify", true, TlsLevel::verify},
+                {"secure", true, TlsLevel::secure},   {"none", false, TlsLevel::encrypt},
+                {"may", false, TlsLevel::encrypt},    {"Secure", false, TlsLevel::encrypt}};
+    for (const auto& r : rows) {
+        Partner p = one(std::string(kAcme) + "tls = " + r.value + "\n");
+        ck_assert_msg(p.active == r.ok, "tls '%s': got active=%d, want %d (%s)", r.value, p.active, r.ok,
+                      p.reason.c_str());
+        if (r.ok) expect_eq(tls_level_name(p.tls), tls_level_name(r.want), "tls level");
+        else expect_inactive(p, "unknown tls level", r.value);
+    }
+}
+END_TEST
+
+START_TEST(category_narrowing) {
+    Config cfg = config_ok();
+    Partner p = one(std::string(kAcme) + "categories = aml-alert, custom\n");
+    ck_assert_msg(p.active && p.narrowed, "narrowed partner: got inactive or not narrowed");
+    ck_assert_msg(p.takes(cfg, "aml-alert"), "takes aml-alert: got false");
+    ck_assert_msg(!p.takes(cfg, "finance-report"), "takes finance-report: got true, want false (opted out)");
+    ck_assert_msg(!p.takes(cfg, "unclassified"), "takes unclassified: got true");
+    expect_inactive(one(std::string(kAcme) + "categories = aml-alert, no-such\n"), "unknown category 'no-such'",
+                    "unknown category");
+    expect_inactive(one(std::string(kAcme) + "categories = unclassified\n"), "not eligible", "global category");
+    Partner all = one(kAcme);
+    ck_assert_msg(all.takes(cfg, "finance-report") && !all.narrowed, "un-narrowed partner: want every eligible");
+}
+END_TEST
+
+START_TEST(invalid_and_duplicate_ids) {
+    for (const char* id : {"ACME", "a b", "acme!", ""}) {
+        std::string text = acme_with("x", "");
+        text.replace(0, text.find(']') + 1, std::string("[") + id + "]");
+        expect_inactive(one(text), "invalid partner id", id);
+    }
+    PartnerTable t = partners_from(std::string(kAcme) + acme_with("sender", "sender = other@acme.example\n"),
+                                   config_ok());
+    ck_assert_msg(t.partners[0].active, "first acme: got inactive (%s)", t.partners[0].reason.c_str());
+    expect_inactive(t.partners[1], "duplicate partner id (first defined on line 1)", "second acme");
+    ck_assert_msg(t.find("acme") == &t.partners[0], "find(acme): want the first one");
+}
+END_TEST
+
+START_TEST(shared_sender_deactivates_both) {
+    std::string globex = "[globex]\nhost = mx.globex.example\nport = 587\nusername = g\npassword = p\n"
+                         "sender = NEWS@acme.example\n";
+    PartnerTable t = partners_from(std::string(kAcme) + globex, config_ok());
+    expect_inactive(t.partners[0], "also used by partner globex", "acme");
+    expect_inactive(t.partners[1], "also used by partner acme", "globex");
+}
+END_TEST
+
+START_TEST(host_and_username_injection) {
+    struct Row {
+        const char* key;
+        const char* line;
+    } rows[] = {
+        {"host", "host = mx.acme.example\n  smtp.evil.example\n"},  // LF via continuation
+        {"host", "host = mx.acme.example\rx\n"},                     // CR inside the line
+        {"host", "host = mx acme.example\n"},
+        {"host", "host = mx.acme.example,evil.example\n"},
+        {"host", "host = [mx.acme.example]\n"},
+        {"host", "host = mx.acme.example:25\n"},
+        {"host", "host = mx_acme.example\n"},
+        {"host", "host = -mx.acme.example\n"},
+        {"host", "host = 1.2.3.256\n"},
+        {"username", "username = user:x\n"},
+        {"username", "username = us er\n"},
+        {"username", "username = user,x\n"},
+        {"password", "password = secret\n  more\n"},
+        {"sender", "sender = a@b.example, c@d.example\n"},
+    };
+    for (const auto& r : rows) {
+        Partner p = one(acme_with(r.key, r.line));
+        ck_assert_msg(!p.active, "'%s': got active, want inactive", r.line);
+        ck_assert_msg(p.reason.find(r.key) != std::string::npos, "'%s': reason '%s' does not name %s", r.line,
+                      p.reason.c_str(), r.key);
+    }
+    for (const char* host : {"mx.acme.example", "MX-1.acme.example", "localhost", "192.0.2.10"})
+        ck_assert_msg(one(acme_with("host", std::string("host = ") + host + "\n")).active, "host %s rejected", host);
+}
+END_TEST
+
+START_TEST(password_never_in_any_text) {
+    const std::string secret = "S3cr3t-pass-w0rd";
+    std::string text = "[a]\nhost = bad host\nport = x\nusername = u:1\npassword = " + secret +
+                       "\nsender = bad\nbogus = 1\n[b]\npassword = " + secret + "\n  " + secret + "\n";
+    PartnerTable t = partners_from(text, config_ok());
+    std::string all;
+    for (const auto& p : t.partners) {
+        all += p.reason;
+        for (const auto& d : p.problems) all += d.str();
+    }
+    for (const auto& d : t.warnings) all += d.str();
+    ck_assert_msg(all.find(secret) == std::string::npos, "password found in: %s", all.c_str());
+    ck_assert_msg(!t.partners[0].active && !t.partners[1].active, "both partners should be inactive");
+}
+END_TEST
+
+START_TEST(one_broken_partner_does_not_stop_others) {
+    std::string text = std::string(kAcme) + "[broken]\nhost = x\nport = nope\n[bad line\n" +
+                       "[initech]\nhost = smtp.initech.example\nport = 465\nusername = i\npassword = p\n"
+                       "sender = mail@initech.example\nmatch_senders = @initech.example\n";
+    PartnerTable t = partners_from(text, config_ok());
+    expect_eq(static_cast<long>(t.partners.size()), 3, "partners");
+    expect_eq(static_cast<long>(t.active_count()), 2, "active partners");
+    ck_assert_msg(t.errors.empty(), "table-level errors: got %zu, want 0", t.errors.size());
+    expect_inactive(t.partners[1], "section header without a closing", "broken");
+    const Partner* i = t.find("initech");
+    ck_assert_msg(i && i->active, "initech: want active");
+    expect_eq(i->transport(config_ok()), "partner-smtps", "transport for 465");
+}
+END_TEST
+
+START_TEST(lookup_by_envelope_sender) {
+    std::string text = std::string(kAcme) + "match_senders = @acme.example, ceo@globex.example\n" +
+                       "[globex]\nhost = mx.globex.example\nport = 25\nusername = g\npassword = p\n"
+                       "sender = news@globex.example\nmatch_senders = @globex.example\n";
+    PartnerTable t = partners_from(text, config_ok());
+    struct Row {
+        const char* addr;
+        const char* want;
+    } rows[] = {{"ceo@globex.example", "acme"},   {"CEO@globex.example", "globex"},
+                {"x@GLOBEX.Example", "globex"},   {"anyone@acme.example", "acme"},
+                {"a@sub.acme.example", ""},       {"nobody@example.org", ""},
+                {"", ""}};
+    for (const auto& r : rows) {
+        const Partner* p = t.by_envelope_sender(r.addr);
+        expect_eq(p ? p->id : "", r.want, r.addr);
+    }
+}
+END_TEST
+
+START_TEST(match_senders_conflicts_and_syntax) {
+    std::string text = std::string(kAcme) + "match_senders = @shared.example\n" +
+                       "[globex]\nhost = mx.globex.example\nport = 25\nusername = g\npassword = p\n"
+                       "sender = news@globex.example\nmatch_senders = @SHARED.example\n";
+    PartnerTable t = partners_from(text, config_ok());
+    expect_inactive(t.partners[0], "also used by partner globex", "acme");
+    expect_inactive(t.partners[1], "also used by partner acme", "globex");
+    ck_assert_msg(t.by_envelope_sender("x@shared.example") == nullptr, "ambiguous entry: got a partner");
+    expect_inactive(one(std::string(kAcme) + "match_senders = @, a@\n"), "malformed entry", "bad entries");
+}
+END_TEST
+
+START_TEST(unknown_key_deactivates) {
+    Partner p = one(std::string(kAcme) + "pasword = typo\n");
+    expect_inactive(p, "unknown key", "typo");
+    expect_eq(p.problems[0].key, "pasword", "key");
+    expect_eq(p.problems[0].line, 7, "line");
+}
+END_TEST
+
+START_TEST(file_mode_warning) {
+    Config cfg = config_ok();
+    std::string open = temp_file(kAcme, 0644), closed = temp_file(kAcme, 0600);
+    PartnerTable a = load_partners(open, cfg), b = load_partners(closed, cfg);
+    unlink(open.c_str());
+    unlink(closed.c_str());
+    expect_eq(static_cast<long>(a.warnings.size()), 1, "warnings at 0644");
+    ck_assert_msg(a.warnings[0].str().find(open) != std::string::npos &&
+                      a.warnings[0].message.find("0644") != std::string::npos,
+                  "warning should name path and mode: '%s'", a.warnings[0].str().c_str());
+    expect_eq(static_cast<long>(b.warnings.size()), 0, "warnings at 0600");
+    ck_assert_msg(b.partners.size() == 1 && b.partners[0].active, "partner from file: want active");
+    PartnerTable missing = load_partners("/nonexistent/partners.conf", cfg);
+    expect_eq(static_cast<long>(missing.errors.size()), 1, "errors for a missing table");
+}
+END_TEST
+
+START_TEST(hundred_thousand_partners_load) {
+    std::string text;
+    text.reserve(100000 * 150);
+    for (int i = 0; i < 100000; i++) {
+        std::string id = "p" + std::to_string(i);
+        text += "[" + id + "]\nhost = mx" + std::to_string(i % 500) + ".example.com\nport = 587\nusername = " + id +
+                "\npassword = pw\nsender = news@" + id + ".example\nmatch_senders = @" + id + ".example\n";
+    }
+    PartnerTable t = partners_from(text, config_ok());
+    expect_eq(static_cast<long>(t.partners.size()), 100000, "partners");
+    expect_eq(static_cast<long>(t.active_count()), 100000, "active partners");
+    const Partner* p = t.find("p99999");
+    expect_eq(p ? p->sender : "", "news@p99999.example", "last partner's sender");
+    p = t.by_envelope_sender("x@p4242.example");
+    expect_eq(p ? p->id : "", "p4242", "lookup by domain");
+}
+END_TEST
+
+START_TEST(snapshot_loads_and_warns_per_inactive_partner) {
+    std::string ptab = temp_file(std::string(kAcme) + "[globex]\nhost = mx.globex.example\nport = 25\n"
+                                                      "username = g\nsender = n@globex.example\n",
+                                 0600);
+    std::string conf = temp_file("[milter]\nfallback_sender = noreply@platform.example\npartners = " + ptab + "\n", 0644);
+    SnapshotResult r = load_snapshot(conf, 7);
+    ck_assert_msg(r.snapshot != nullptr, "snapshot: got null (%zu errors)", r.errors.size());
+    expect_eq(static_cast<long>(r.snapshot->generation), 7, "generation");
+    expect_eq(static_cast<long>(r.warnings.size()), 1, "warnings");
+    expect_eq(r.warnings[0].message, "partner globex inactive: missing password", "warning");
+    expect_eq(r.warnings[0].line, 7, "warning line");
+
+    unlink(ptab.c_str());  // an unreadable table fails the load (old snapshot kept)
+    r = load_snapshot(conf, 8);
+    ck_assert_msg(r.snapshot == nullptr && r.errors.size() == 1, "missing table: want one error, no snapshot");
+    unlink(conf.c_str());
+    r = load_snapshot(conf, 9);
+    ck_assert_msg(r.snapshot == nullptr && !r.errors.empty(), "missing config: want an error");
+}
+END_TEST
+
+START_TEST(example_files_load) {
+    std::string dir = PRM_TOP_SRCDIR "/contrib/examples/";
+    ConfigResult cr = load_config(dir + "partner-relay-milter.conf");
+    std::string errs;
+    for (const auto& d : cr.errors) errs += d.str() + "\n";
+    ck_assert_msg(cr.config.has_value(), "example config rejected:\n%s", errs.c_str());
+    PartnerTable t = load_partners(dir + "partners.conf", *cr.config);
+    expect_eq(static_cast<long>(t.partners.size()), 3, "example partners");
+    const Partner* acme = t.find("acme");
+    const Partner* globex = t.find("globex");
+    const Partner* initech = t.find("initech");
+    ck_assert_msg(acme && globex && initech, "want acme, globex and initech");
+    ck_assert_msg(acme->active, "acme: got inactive (%s)", acme->reason.c_str());
+    expect_eq(globex->reason, "missing password", "globex reason");
+    expect_eq(initech->reason, "missing sender", "initech reason");
+}
+END_TEST
+
+Suite* suite_partners() {
+    Suite* s = suite_create("partners");
+    TCase* tc = tcase_create("partners");
+    tcase_set_timeout(tc, 30);  // the 100 000-partner table under valgrind/sanitizers
+    tcase_add_test(tc, complete_partner_is_active);
+    tcase_add_test(tc, each_missing_credential_deactivates);
+    tcase_add_test(tc, missing_or_malformed_sender_deactivates);
+    tcase_add_test(tc, port_range_and_syntax);
+    tcase_add_test(tc, tls_levels);
+    tcase_add_test(tc, category_narrowing);
+    tcase_add_test(tc, invalid_and_duplicate_ids);
+    tcase_add_test(tc, shared_sender_deactivates_both);
+    tcase_add_test(tc, host_and_username_injection);
+    tcase_add_test(tc, password_never_in_any_text);
+    tcase_add_test(tc, one_broken_partner_does_not_stop_others);
+    tcase_add_test(tc, lookup_by_envelope_sender);
+    tcase_add_test(tc, match_senders_conflicts_and_syntax);
+    tcase_add_test(tc, unknown_key_deactivates);
+    tcase_add_test(tc, file_mode_warning);
+    tcase_add_test(tc, hundred_thousand_partners_load);
+    tcase_add_test(tc, snapshot_loads_and_warns_per_inactive_partner);
+    tcase_add_test(tc, example_files_load);
+    suite_add_tcase(s, tc);
+    return s;
+}
