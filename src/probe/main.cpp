@@ -147,11 +147,15 @@ int report_config_errors(const Cli& cli, const Diags& errors) {
     return static_cast<int>(ExitCode::config);
 }
 
-// Warnings worth showing: file-level ones and those about PARTNER.
-void print_warnings(const Diags& warnings, const std::string& partner) {
-    for (const auto& d : warnings)
-        if (d.section.empty() || d.section == partner)
-            std::fprintf(stderr, "partner-relay-probe: warning: %s\n", d.str().c_str());
+// Print the load warnings (file mode, stray lines, main config), except the
+// one line per inactive partner: every report shows that status itself.
+void print_warnings(const prm::SnapshotResult& loaded) {
+    for (const auto& d : loaded.warnings) {
+        bool inactive_line = false;
+        for (const auto& p : loaded.snapshot->partners.partners)
+            if (!p.active && d.message.rfind("partner " + p.id + " inactive: ", 0) == 0) inactive_line = true;
+        if (!inactive_line) std::fprintf(stderr, "partner-relay-probe: warning: %s\n", d.str().c_str());
+    }
 }
 
 // Probe one partner by id.
@@ -363,6 +367,6 @@ int main(int argc, char** argv) {
 
     prm::SnapshotResult loaded = prm::load_snapshot(cli.config);
     if (!loaded.snapshot) return report_config_errors(cli, loaded.errors);
-    if (!cli.json) print_warnings(loaded.warnings, cli.partner);
+    if (!cli.json) print_warnings(loaded);
     return cli.all ? probe_all(cli, *loaded.snapshot) : probe_one(cli, *loaded.snapshot);
 }

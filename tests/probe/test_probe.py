@@ -399,8 +399,10 @@ def case_usage(env):
 def case_all_table(env):
     port, _ = env.server("all-ok", tls="starttls")
     port2, _ = env.server("all-bad", tls="starttls", auth=["%s:%s" % (USER, OTHER_PASSWORD)])
-    conf = env.config({"alpha": partner(port), "beta": partner(port2),
-                       "gamma": partner(port, password=None)})
+    # Senders must differ: partners sharing one are all made inactive.
+    conf = env.config({"alpha": partner(port, sender="a@alpha.example"),
+                       "beta": partner(port2, sender="b@beta.example"),
+                       "gamma": partner(port, password=None, sender="c@gamma.example")})
     rc, out, err = env.probe("-c", conf, "--all", "--cafile", env.pki + "/ca.pem")
     expect_exit(rc, AUTH, out, err)
     rows = {l.split()[0]: l.split() for l in out.splitlines() if l.strip()}
