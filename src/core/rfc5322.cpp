@@ -56,6 +56,10 @@ bool is_atext(char c) {
     return is_alnum(c) || (c != '\0' && std::string_view("!#$%&'*+-/=?^_`{|}~").find(c) !=
                                             std::string_view::npos);
 }
+// Domain literal content: IPv4, "IPv6:..." and tagged literals only need
+// these; '<', '>', '"' and the like would make "[...]" ambiguous to readers
+// that do not parse literals (found by fuzz_envelope: "a@[>@Y]").
+bool literal_char(char c) { return is_alnum(c) || c == '.' || c == ':' || c == '-'; }
 char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 bool has_8bit(std::string_view s) {
     for (char c : s)
@@ -173,8 +177,7 @@ bool Lexer::literal(std::size_t& i, Tok& t) {
             t.text.assign(v_.substr(start, i - start));
             return true;
         }
-        if (c == '[' || c == '\\' || c == ' ' || is_ctl(c) || is_8bit(c))
-            return fail(c == '\0' ? "NUL byte" : "bad character in domain literal", i);
+        if (!literal_char(c)) return fail(c == '\0' ? "NUL byte" : "bad character in domain literal", i);
     }
     return fail("unterminated domain literal", start);
 }
@@ -376,7 +379,10 @@ bool Parser::route() {
 bool Parser::local_part(std::string& local) {
     std::size_t first = pos_;
     for (;;) {
-        if (!is_word(pos_)) return fail(pos_ == first ? "empty local part" : "bad local part");
+        // An empty quoted word ("" or "".a) would leave address() without
+        // a local part or with a stray dot (found by fuzz_from: ""@x).
+        if (!is_word(pos_) || toks_[pos_].text.empty())
+            return fail(pos_ == first ? "empty local part" : "bad local part");
         local += toks_[pos_].text;
         ++pos_;
         if (!at('.')) break;
@@ -498,6 +504,7 @@ bool envelope_mailbox_ok(std::string_view a, std::string& err) {
             if (i >= a.size() || is_ctl(a[i])) return err = "bad quoted local part", false;
         }
         if (i >= a.size()) return err = "unterminated quoted local part", false;
+        if (i == 1) return err = "empty local part", false;
         ++i;
     } else {
         i = a.find('@');
@@ -511,7 +518,7 @@ bool envelope_mailbox_ok(std::string_view a, std::string& err) {
     bool lit = d.size() > 2 && d.front() == '[' && d.back() == ']';
     if (lit) {
         for (char c : d.substr(1, d.size() - 2))
-            if (c <= ' ' || c >= 0x7f || c == '[' || c == ']' || c == '\\') lit = false;
+            if (!literal_char(c)) lit = false;
         if (!lit) return err = "bad domain literal", false;
         return true;
     }

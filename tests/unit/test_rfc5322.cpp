@@ -133,7 +133,10 @@ const ParseRow kParse[] = {
     {"literal_unterminated", "a@[192.0.2.1", false, 0, 0, "unterminated domain literal", "", false},
     {"literal_with_space", "a@[192.0.2.1 ]", false, 0, 0, "bad character in domain literal", "", false},
     {"literal_then_atom", "a@[192.0.2.1].com", false, 0, 0, "expected ','", "", false},
+    {"literal_with_gt", "A <a@[192.0.2.1>]>", false, 0, 0, "bad character in domain literal", "", false},
     {"control_char", "A\x01 <a@x.example>", false, 0, 0, "control character", "", false},
+    {"fuzz_empty_quoted_local", "\"\"@'", false, 0, 0, "empty local part", "", false},
+    {"empty_quoted_word_in_local", "\"\".a@x.example", false, 0, 0, "empty local part", "", false},
     {"quoted_pair_at_end", "\"A\\", false, 0, 0, "backslash at end", "", false},
     {"route_without_colon", "<@r1.example a@x.example>", false, 0, 0, "bad source route", "", false},
 };
@@ -370,6 +373,9 @@ const EnvRow kEnv[] = {
     {"missing_local", "<@b.example>", false, "bad source route", false},
     {"bad_route", "<@r1.ex ample:a@b.example>", false, "bad source route", false},
     {"space_in_angle", "<a b@b.example>", false, "bad local part", false},
+    {"fuzz_literal_with_gt", "a@[>@Y]", false, "bad domain literal", false},
+    {"literal_with_underscore", "<a@[a_b]>", false, "bad domain literal", false},
+    {"empty_quoted_local", "<\"\"@b.example>", false, "empty local part", false},
     {"too_long", "<" + std::string(250, 'a') + "@b.example>", false, "too long", false},
 };
 // clang-format on

@@ -1,0 +1,93 @@
+#!/bin/sh
+# fuzz.sh - build and run the libFuzzer targets of tests/fuzz.
+#
+# usage: fuzz.sh build|run|smoke SECONDS NAME:SRC[,SRC...] ...
+#   build  compile each target NAME from $SRCDIR/NAME.cc plus the listed core
+#          sources ($TOP_SRCDIR/src/SRC) into $BUILDDIR/fuzz-bin/NAME
+#   run    build, then run each target for SECONDS (-max_total_time) on a
+#          writable copy of its seed corpus ($BUILDDIR/fuzz-corpus/NAME);
+#          a crash leaves its input in $BUILDDIR/fuzz-artifacts/NAME/ and
+#          makes the script fail
+#   smoke  like run, but prints SKIP and succeeds when $FUZZ_CXX cannot
+#          build libFuzzer targets (make check)
+# Environment: FUZZ_CXX (default clang++-14), FUZZ_LIBS (extra link
+# arguments), FUZZ_MAX_LEN (default 17000: above kMaxHeaderValue), SRCDIR,
+# TOP_SRCDIR, BUILDDIR. The compiler is chosen here, never by configure, so
+# the fuzz build works whatever CXX the rest of the tree uses.
+set -eu
+
+[ $# -ge 2 ] || { echo "usage: $0 build|run|smoke SECONDS NAME:SRC[,SRC...] ..." >&2; exit 2; }
+mode=$1 secs=$2
+shift 2
+FUZZ_CXX=${FUZZ_CXX:-clang++-14}
+FUZZ_LIBS=${FUZZ_LIBS:-}
+FUZZ_MAX_LEN=${FUZZ_MAX_LEN:-17000}
+SRCDIR=${SRCDIR:-.}
+TOP_SRCDIR=${TOP_SRCDIR:-../..}
+BUILDDIR=${BUILDDIR:-.}
+FLAGS="-std=c++20 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
+ -fno-sanitize-recover=undefined -Wall -Wextra -I$TOP_SRCDIR/src"
+
+# can_build: true when FUZZ_CXX links a trivial libFuzzer target.
+can_build() {
+    command -v "$FUZZ_CXX" >/dev/null 2>&1 || return 1
+    mkdir -p "$BUILDDIR/fuzz-bin"
+    probe="$BUILDDIR/fuzz-bin/probe"
+    printf '%s\n' '#include <cstddef>' '#include <cstdint>' \
+        'extern "C" int LLVMFuzzerTestOneInput(const uint8_t*, size_t) { return 0; }' >"$probe.cc"
+    # shellcheck disable=SC2086
+    "$FUZZ_CXX" $FLAGS -o "$probe" "$probe.cc" >/dev/null 2>&1
+    rc=$?
+    rm -f "$probe" "$probe.cc"
+    return $rc
+}
+
+# build_one NAME SRCLIST: (re)build one target when a source is newer.
+build_one() {
+    name=$1
+    srcs="$SRCDIR/$name.cc"
+    for s in $(echo "$2" | tr ',' ' '); do srcs="$srcs $TOP_SRCDIR/src/$s"; done
+    out="$BUILDDIR/fuzz-bin/$name"
+    mkdir -p "$BUILDDIR/fuzz-bin"
+    # shellcheck disable=SC2086
+    if [ -x "$out" ] && [ -z "$(find $srcs "$TOP_SRCDIR"/src/core/*.hpp -newer "$out" 2>/dev/null)" ]; then
+        return 0
+    fi
+    echo "  FUZZCXX  $name"
+    # shellcheck disable=SC2086
+    "$FUZZ_CXX" $FLAGS -o "$out" $srcs $FUZZ_LIBS
+}
+
+# run_one NAME SECONDS: fuzz one target on a writable copy of its corpus.
+run_one() {
+    name=$1
+    corpus="$BUILDDIR/fuzz-corpus/$name"
+    artifacts="$BUILDDIR/fuzz-artifacts/$name"
+    log="$BUILDDIR/fuzz-artifacts/$name.log"
+    mkdir -p "$corpus" "$artifacts"
+    if [ -d "$SRCDIR/corpus/$name" ]; then
+        cp "$SRCDIR/corpus/$name"/* "$corpus"/ 2>/dev/null || true
+        chmod -R u+w "$corpus"
+    fi
+    echo "  FUZZ     $name for ${2}s (corpus $(ls "$corpus" | wc -l) files, log $log)"
+    if "$BUILDDIR/fuzz-bin/$name" -max_total_time="$2" -max_len="$FUZZ_MAX_LEN" -timeout=10 \
+        -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$artifacts/" "$corpus" >"$log" 2>&1; then
+        grep -E '^stat::number_of_executed_units|^stat::peak_rss_mb' "$log" | sed 's/^/           /'
+        echo "           corpus now $(ls "$corpus" | wc -l) files"
+        return 0
+    fi
+    echo "FAIL: $name found a problem; last lines of $log:" >&2
+    tail -n 40 "$log" >&2
+    ls -l "$artifacts" >&2
+    return 1
+}
+
+if [ "$mode" = smoke ] && ! can_build; then
+    echo "SKIP: fuzz smoke ($FUZZ_CXX not installed or cannot build libFuzzer targets)"
+    exit 0
+fi
+for t in "$@"; do build_one "${t%%:*}" "${t#*:}"; done
+[ "$mode" = build ] && exit 0
+status=0
+for t in "$@"; do run_one "${t%%:*}" "$secs" || status=1; done
+exit $status
