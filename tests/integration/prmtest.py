@@ -39,6 +39,7 @@ Standard library only (Debian's /usr/bin/python3).
 import atexit
 import email.utils
 import os
+import pwd
 import shutil
 import smtplib
 import socket
@@ -63,6 +64,7 @@ RECIPE_FB_PORT, RECIPE_FBS_PORT = "10027", "10465"
 FALLBACK_SENDER = "noreply@platform.example"
 GLOBAL_USER, GLOBAL_PASS = "platform", "platform-global-secret"
 SKIP = 77
+MILTER_USER = "nobody"
 
 
 def require_root_and_postfix():
@@ -250,14 +252,18 @@ class Instance:
                                          if self.relays[p.relay].tls == "implicit"
                                          and isinstance(p.port, int)})
         conf = ("[milter]\nsocket = %s\npartners = %s\n"
-                "trusted_networks = 127.0.0.1/32\nfallback_sender = %s\n"
-                "implicit_tls_ports = %s\nlog_level = 7\n%s" % (
+                "trusted_networks = 127.0.0.1/32\nfallback_sender = %s\nuser = %s\n"
+                "implicit_tls_ports = %s\nlog_level = debug\n%s" % (
                     self.milter_socket(), self.path("partners.conf"),
-                    FALLBACK_SENDER, ", ".join(map(str, implicit)),
+                    FALLBACK_SENDER, MILTER_USER, ", ".join(map(str, implicit)),
                     self.config_extra))
         self._write("milter.conf", conf, 0o644)
-        self._write("partners.conf",
-                    "".join(p.ini() + "\n" for p in self.partners), 0o600)
+        path = self._write("partners.conf",
+                           "".join(p.ini() + "\n" for p in self.partners), 0o600)
+        # The milter drops root for MILTER_USER; it must still read the
+        # table on reload, as on a real host (owner = the milter's user).
+        pw = pwd.getpwnam(MILTER_USER)
+        os.chown(path, pw.pw_uid, pw.pw_gid)
 
     def _write(self, rel, text, mode):
         """Write TEXT to a file inside the instance with MODE."""
@@ -337,6 +343,16 @@ class Instance:
         except OSError:
             return False
 
+    def _master_alive(self):
+        """Is the instance's master(8) process (per its pid file) running?"""
+        try:
+            with open(self.path("spool", "pid", "master.pid"), encoding="ascii") as f:
+                pid = int(f.read().strip())
+            os.kill(pid, 0)
+            return True
+        except (OSError, ValueError):
+            return False
+
     def start_milter(self):
         """Start partner-relay-milter in the foreground; wait for its port."""
         log = open(self.path("milter.log"), "ab")
@@ -375,9 +391,8 @@ class Instance:
                    check=False, timeout=30).returncode != 0:
                 run(["postfix", "-c", self.path("etc"), "abort"], env=e,
                     check=False, timeout=30)
-            # master exits asynchronously: wait (bounded) for its pid file.
-            spool.wait_for(lambda: not os.path.exists(
-                self.path("spool", "pid", "master.pid")), 10, 0.1)
+            # master exits asynchronously: wait (bounded) until it is gone.
+            spool.wait_for(lambda: not self._master_alive(), 10, 0.1)
             self.postfix_up = False
         self.stop_milter()
         for r in self.relays.values():
@@ -456,3 +471,51 @@ class Instance:
         """Logs to print when an assertion fails."""
         return ("--- maillog (tail)\n%s\n--- milter.log (tail)\n%s" % (
             self.maillog()[-4000:], self.read("milter.log")[-2000:]))
+
+    # -- assertions -----------------------------------------------------------
+
+    def check_arrival(self, token, server, mail_from, from_addr, auth_user,
+                      tls=True):
+        """Problems ("got X, want Y") with the delivery of TOKEN, or [].
+
+        Exactly one arrival, at SERVER, with envelope sender MAIL_FROM, a
+        From header whose address is FROM_ADDR, AUTH as AUTH_USER, TLS as
+        given, and never the internal route header.
+        """
+        got = self.arrivals(token)
+        if len(got) != 1:
+            where = [m["server"] for m in got]
+            return ["%s: got %d arrivals %s, want 1 at %s" % (token, len(got), where, server)]
+        m = got[0]
+        problems = []
+        addr = email.utils.parseaddr(m.get("from_header") or "")[1]
+        for what, have, want in (("server", m["server"], server),
+                                 ("envelope sender", m["mail_from"], mail_from),
+                                 ("From address", addr, from_addr),
+                                 ("AUTH identity", m["auth_user"], auth_user),
+                                 ("TLS", m["tls"], tls)):
+            if have != want:
+                problems.append("%s: %s: got %r, want %r" % (token, what, have, want))
+        if header_values(m, "X-Partner-Relay-Route"):
+            problems.append("%s: route header reached %s" % (token, m["server"]))
+        return problems
+
+    def leaked_passwords(self, partners):
+        """AUTH attempts that showed a partner's password to another server."""
+        leaks = []
+        for ev in self.auth_events():
+            for p in partners:
+                if ev.get("password") == p.password and ev.get("server") != p.relay:
+                    leaks.append("partner %s's password was sent to %s (user %r)"
+                                 % (p.id, ev.get("server"), ev.get("user")))
+        return leaks
+
+
+def header_values(msg, name):
+    """Values of every header NAME (any case) of a recorded message."""
+    return [v for n, v in msg.get("headers", []) if n.lower() == name.lower()]
+
+
+def display_name(msg):
+    """The display name of a recorded message's From header."""
+    return email.utils.parseaddr(msg.get("from_header") or "")[0]
