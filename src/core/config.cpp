@@ -213,7 +213,7 @@ const KeyDef kKeys[] = {
          return (v.empty() || (v[0] == '/' && valid_token(v))) && (c.pidfile = v, true);
      },
      S(pidfile)},
-    {{"milter", "log_level", "level", "info", true,
+    {{"milter", "log_level", "level", "info", false,
       "most verbose syslog priority logged: err, warning, notice, info, debug (or 3-7)"},
      [](Config& c, const std::string& v, std::string& e) {
          e = "err, warning, notice, info, debug or a number from 3 to 7";
@@ -276,14 +276,14 @@ const KeyDef kKeys[] = {
          for (int p : c.implicit_tls_ports) t.push_back(std::to_string(p));
          return join(t);
      }},
-    {{"milter", "stats_file", "path", "", false,
+    {{"milter", "stats_file", "path", "", true,
       "file the counters are written to (Prometheus text format); empty: none"},
      [](Config& c, const std::string& v, std::string& e) {
          e = "an absolute file name";
          return (v.empty() || (v[0] == '/' && valid_token(v))) && (c.stats_file = v, true);
      },
      S(stats_file)},
-    {{"milter", "stats_interval", "seconds", "60", false, "how often stats_file is rewritten"},
+    {{"milter", "stats_interval", "seconds", "60", true, "how often stats_file is rewritten"},
      [](Config& c, const std::string& v, std::string& e) {
          e = "a number of seconds from 1 to 86400";
          return parse_int(v, 1, 86400, c.stats_interval);

@@ -80,6 +80,16 @@ START_TEST(table_defaults_match_the_dump) {
 }
 END_TEST
 
+START_TEST(reloadable_flags) {
+    // What a reload cannot change (the daemon warns about these); the man
+    // page marks each key the same way.
+    std::string fixed;
+    for (const KeyInfo& k : config_keys())
+        if (!k.reloadable) fixed += std::string(fixed.empty() ? "" : " ") + k.name;
+    expect_eq(fixed, "socket user pidfile log_level log_facility", "keys not reloadable");
+}
+END_TEST
+
 START_TEST(bad_value_for_each_typed_key) {
     static const std::string long_name(65, 'X');
     struct Row {
@@ -269,6 +279,7 @@ Suite* suite_config() {
     TCase* tc = tcase_create("config");
     tcase_add_test(tc, every_key_default);
     tcase_add_test(tc, table_defaults_match_the_dump);
+    tcase_add_test(tc, reloadable_flags);
     tcase_add_test(tc, bad_value_for_each_typed_key);
     tcase_add_test(tc, good_values_are_applied);
     tcase_add_test(tc, unknown_key_carries_line_and_key);
