@@ -334,11 +334,16 @@ std::string render_table(const std::vector<ProbeResult>& results) {
     std::vector<std::vector<std::string>> rows = {{"ID", "HOST:PORT", "TLS", "CERT", "AUTH", "RESULT"}};
     std::string notes;
     for (const auto& r : results) {
-        std::string hp = r.host.empty() ? "-" : r.host + ":" + (r.port >= 0 ? std::to_string(r.port) : "?");
+        // Cells without spaces, so that the table splits cleanly in awk(1).
+        std::string host = r.host.find(':') != std::string::npos ? "[" + r.host + "]" : r.host;
+        std::string hp = r.host.empty() ? "-" : host + ":" + (r.port >= 0 ? std::to_string(r.port) : "?");
         std::string tls = r.tls_level + "/" + (r.tls_version.empty() ? "-" : r.tls_version);
         std::string cert = !r.cert.present ? "-" : r.cert.verified ? "verified" : "unverified";
         std::string result = r.inactive_reason.empty() || r.active ? exit_name(r.exit) : "inactive";
-        rows.push_back({r.partner, hp, tls, cert, r.auth_result, result});
+        std::string auth = r.auth_result == "not attempted" ? "-"
+                           : r.auth_mechanism.empty() ? r.auth_result
+                                                      : r.auth_result + "/" + r.auth_mechanism;
+        rows.push_back({r.partner, hp, tls, cert, auth, result});
         for (const auto& s : r.steps)
             if (s.status == StepStatus::fail || (!r.active && s.status == StepStatus::skip))
                 notes += r.partner + ": " + s.name + ": " + s.detail + "\n";

@@ -264,6 +264,14 @@ def case_untrusted_ca_verify(env):
     expect_exit(rc, CERT, out, err)
 
 
+def case_unreadable_cafile(env):
+    port, sp = env.server("cafile", tls="starttls")
+    conf = env.config({"acme": partner(port)})
+    rc, out, err = env.probe("-c", conf, "acme", "--cafile", env.dir + "/no-such-ca.pem")
+    expect_exit(rc, CONFIG, out, err)
+    expect(spool.read_connections(sp) == [], "connections", spool.read_connections(sp), [])
+
+
 def case_json_fields(env):
     port, _ = env.server("json", tls="starttls")
     conf = env.config({"acme": partner(port)})
@@ -405,10 +413,13 @@ def case_all_table(env):
                        "gamma": partner(port, password=None, sender="c@gamma.example")})
     rc, out, err = env.probe("-c", conf, "--all", "--cafile", env.pki + "/ca.pem")
     expect_exit(rc, AUTH, out, err)
-    rows = {l.split()[0]: l.split() for l in out.splitlines() if l.strip()}
+    table = out.split("\n\n")[0]  # the notes on failures follow a blank line
+    rows = {l.split()[0]: l.split() for l in table.splitlines() if l.strip()}
+    expect("beta: auth:" in out, "note on beta's failure", out, "beta: auth: ...")
     expect(rows.get("ID", [])[:6] == ["ID", "HOST:PORT", "TLS", "CERT", "AUTH", "RESULT"],
            "table header", rows.get("ID"), "ID HOST:PORT TLS CERT AUTH RESULT")
-    expect(rows.get("alpha", [""])[-1] == "ok", "alpha row", rows.get("alpha"), "... ok")
+    expect(rows.get("alpha", [""])[-2:] == ["ok/PLAIN", "ok"], "alpha row", rows.get("alpha"), "... ok/PLAIN ok")
+    expect(all(len(r) == 6 for r in rows.values()), "6 cells per row", rows, "6 each")
     expect(rows.get("beta", [""])[-1] == "auth", "beta row", rows.get("beta"), "... auth")
     expect(rows.get("gamma", [""])[-1] == "inactive", "gamma row", rows.get("gamma"), "... inactive")
     rc, out, err = env.probe("-c", conf, "--all", "--cafile", env.pki + "/ca.pem", "--json")
@@ -420,7 +431,7 @@ def case_all_table(env):
 CASES = [case_starttls_verify_ok, case_wrong_password, case_auth535_fault,
          case_no_starttls_no_credentials, case_badtls, case_implicit_by_config,
          case_implicit_by_flag, case_starttls_flag_on_implicit_port, case_closed_port,
-         case_wrong_cert_secure, case_wrong_cert_encrypt, case_untrusted_ca_verify,
+         case_wrong_cert_secure, case_wrong_cert_encrypt, case_untrusted_ca_verify, case_unreadable_cafile,
          case_json_fields, case_json_failure, case_send_test, case_send_refused,
          case_auth_login, case_greet421, case_silent_timeout, case_unknown_partner,
          case_inactive_partner_probed, case_inactive_no_port, case_bad_main_config,
