@@ -428,6 +428,24 @@ def case_all_table(env):
            "--all --json", (rc, doc["exit_code"], len(doc["partners"])), (AUTH, AUTH, 3))
 
 
+def case_manual_documents_cli(env):
+    # Every option in --help and every exit status has its entry in the page.
+    page = os.path.join(TESTLIB, "..", "..", "man", "partner-relay-probe.8.in")
+    with open(page, encoding="utf-8") as f:
+        text = f.read()
+    rc, out, err = env.probe("--help")
+    expect(rc == 0, "--help exit code", rc, 0)
+    import re
+    opts = sorted(set(re.findall(r"--([a-z][a-z-]+)", out)))
+    expect(len(opts) >= 9, "long options in --help", opts, ">= 9")
+    for o in opts:
+        expect(".It Fl \\-" + o in text, "OPTIONS entry for --" + o, "missing", ".It Fl \\-" + o)
+    for code in range(10):
+        expect("\n.It %d\n" % code in text, "EXIT STATUS entry", "missing", ".It %d" % code)
+    for code in re.findall(r"(\d+) [a-z]+", out.split("exit status:")[1]):
+        expect(int(code) < 10, "exit code in --help", code, "0-9")
+
+
 CASES = [case_starttls_verify_ok, case_wrong_password, case_auth535_fault,
          case_no_starttls_no_credentials, case_badtls, case_implicit_by_config,
          case_implicit_by_flag, case_starttls_flag_on_implicit_port, case_closed_port,
@@ -435,7 +453,7 @@ CASES = [case_starttls_verify_ok, case_wrong_password, case_auth535_fault,
          case_json_fields, case_json_failure, case_send_test, case_send_refused,
          case_auth_login, case_greet421, case_silent_timeout, case_unknown_partner,
          case_inactive_partner_probed, case_inactive_no_port, case_bad_main_config,
-         case_usage, case_all_table]
+         case_usage, case_all_table, case_manual_documents_cli]
 
 
 def case_password_never_printed(env):
