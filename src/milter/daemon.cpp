@@ -8,19 +8,31 @@
 //  - the socket is opened as root, then privileges are dropped in Postfix's
 //    order (resolve user, setgid, initgroups, setuid, check setuid(0) fails);
 //    running as root without a user is refused unless -R;
-//  - SIGUSR1/SIGUSR2 (and libmilter's SIGHUP/SIGTERM/SIGINT) are blocked in
-//    every thread before any thread starts; one thread sigwaits USR1 (build a
-//    new snapshot and swap it in; a failed reload keeps the old one and logs
-//    why) and USR2 (log the counters), and writes cfg.stats_file every
-//    cfg.stats_interval seconds; libmilter's own thread takes the others;
-//  - SIGTERM: libmilter stops accepting; messages already started may finish
-//    (new MAILs are answered tempfail) for up to -d seconds; then exit 0.
+//  - after the drop the process forks: the parent is a small supervisor
+//    (the pid in the pid file, systemd's main pid) that owns SIGTERM/SIGHUP
+//    and forwards SIGUSR1/SIGUSR2/SIGINT; the child runs libmilter. Why:
+//    Debian's libmilter is built with its worker pool, whose poll thread
+//    quits at libmilter's stop, so a session waiting for its next command
+//    would never be served again: a stop sent straight to libmilter cannot
+//    let messages in flight finish, and sigwaiting SIGTERM next to
+//    libmilter's own signal thread would race it;
+//  - in the child, every signal is blocked in every thread before any thread
+//    starts; one thread sigwaits USR1 (build a new snapshot and swap it in; a
+//    failed reload keeps the old one and logs why) and USR2 (log the
+//    counters), writes cfg.stats_file every cfg.stats_interval seconds, and
+//    watches the supervisor's stop pipe;
+//  - SIGTERM/SIGHUP to the supervisor: new messages are answered tempfail,
+//    messages in flight (MAIL FROM seen, end of message not yet) may finish
+//    for up to -d seconds, then libmilter is stopped and both exit 0. A
+//    SIGTERM sent to the child itself stops libmilter at once.
 //
 // Thread safety: the reload thread is the only writer of the snapshot
 // holder; callbacks read it atomically.
 #include "milter/daemon.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/wait.h>
 #include <grp.h>
 #include <pthread.h>
 #include <pwd.h>
@@ -172,11 +184,35 @@ void warn_not_reloadable(const Config& old, const Config& now) {
     if (old.log_level != now.log_level) warn("log_level");
 }
 
-// The SIGUSR1/SIGUSR2 thread and the stats file timer.
+// Wait until no message is in flight, at most SECONDS.
+void drain(const Counters& counters, int seconds) {
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    long n = counters.in_flight();
+    logger().log(Level::notice, "NOQUEUE: stopping: new messages are deferred; waiting for " + std::to_string(n) +
+                                    " message(s) in flight");
+    while (counters.in_flight() > 0 && std::chrono::steady_clock::now() < until)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (counters.in_flight() > 0)
+        logger().log(Level::warning, "NOQUEUE: stopping with " + std::to_string(counters.in_flight()) +
+                                         " message(s) still in flight");
+}
+
+// What the signal thread works with.
+struct SignalEnv {
+    std::string config_path;
+    SnapshotHolder* holder = nullptr;
+    Counters* counters = nullptr;
+    std::atomic<bool>* stopping = nullptr;
+    int stop_fd = -1;  // readable (byte or EOF) when the supervisor asks to stop
+    int drain_seconds = 30;
+    std::string stats_file;  // not reloadable (config_keys)
+    int stats_interval = 60;
+};
+
+// The SIGUSR1/SIGUSR2 thread, the graceful stop and the stats file timer.
 class SignalThread {
 public:
-    SignalThread(std::string config_path, SnapshotHolder& holder, Counters& counters)
-        : path_(std::move(config_path)), holder_(holder), counters_(counters) {}
+    explicit SignalThread(SignalEnv env) : env_(std::move(env)) {}
 
     void start() { thread_ = std::thread([this] { loop(); }); }
 
@@ -190,20 +226,20 @@ public:
 
     // Build a new snapshot and swap it in; keep the old one on failure.
     void reload() {
-        auto cur = holder_.get();
-        SnapshotResult r = load_snapshot(path_, cur ? cur->generation + 1 : 1);
+        auto cur = env_.holder->get();
+        SnapshotResult r = load_snapshot(env_.config_path, cur ? cur->generation + 1 : 1);
         if (!r.snapshot) {
             log_diags(r.errors, Level::err);
             logger().log(Level::err, "NOQUEUE: reload failed: keeping configuration generation " +
                                          std::to_string(cur ? cur->generation : 0));
-            counters_.count_reload(false);
+            env_.counters->count_reload(false);
             return;
         }
         if (cur) warn_not_reloadable(cur->config, r.snapshot->config);
-        holder_.set(r.snapshot);
+        env_.holder->set(r.snapshot);
         log_diags(r.warnings, Level::warning);
-        counters_.count_reload(true);
-        publish_info(counters_, *r.snapshot);
+        env_.counters->count_reload(true);
+        publish_info(*env_.counters, *r.snapshot);
         logger().log(Level::notice, "NOQUEUE: reloaded configuration generation " +
                                         std::to_string(r.snapshot->generation) + ": " +
                                         std::to_string(r.snapshot->partners.active_count()) + " of " +
@@ -213,13 +249,13 @@ public:
 
     // Log the counters, one line per sample.
     void dump() {
-        std::istringstream in(counters_.render());
+        std::istringstream in(env_.counters->render());
         for (std::string line; std::getline(in, line);)
             if (!line.empty() && line[0] != '#') logger().log(Level::info, "stats: " + line);
     }
 
 private:
-    // Wait for signals, with a timeout for the stats file.
+    // Wait for signals; poll the stop pipe and the stats timer between them.
     void loop() {
         sigset_t set;
         sigemptyset(&set);
@@ -227,44 +263,84 @@ private:
         sigaddset(&set, SIGUSR2);
         auto next = std::chrono::steady_clock::now();
         while (!stop_.load()) {
-            auto snap = holder_.get();
-            int interval = snap && snap->config.stats_interval > 0 ? snap->config.stats_interval : 60;
-            timespec ts{1, 0};
+            timespec ts{0, 100 * 1000 * 1000};
             int sig = sigtimedwait(&set, nullptr, &ts);
             if (stop_.load()) break;
             if (sig == SIGUSR1) reload();
             if (sig == SIGUSR2) dump();
-            if (snap && !snap->config.stats_file.empty() && std::chrono::steady_clock::now() >= next) {
-                write_stats(snap->config.stats_file);
-                next = std::chrono::steady_clock::now() + std::chrono::seconds(interval);
+            if (!stopping_ && stop_requested()) graceful_stop();
+            if (!env_.stats_file.empty() && std::chrono::steady_clock::now() >= next) {
+                write_stats();
+                next = std::chrono::steady_clock::now() + std::chrono::seconds(env_.stats_interval);
             }
         }
+        if (!env_.stats_file.empty()) write_stats();
+    }
+
+    // True when the supervisor wrote to (or closed) the stop pipe.
+    bool stop_requested() const {
+        if (env_.stop_fd < 0) return false;
+        pollfd p{env_.stop_fd, POLLIN, 0};
+        return poll(&p, 1, 0) > 0;
+    }
+
+    // Defer new messages, let those in flight finish, then stop libmilter.
+    void graceful_stop() {
+        stopping_ = true;
+        env_.stopping->store(true);
+        drain(*env_.counters, env_.drain_seconds);
+        glue_stop();
     }
 
     // Write the metrics file; log failures.
-    void write_stats(const std::string& path) {
+    void write_stats() {
         std::string err;
-        if (!write_atomically(path, counters_.render(), err))
+        if (!write_atomically(env_.stats_file, env_.counters->render(), err))
             logger().log(Level::warning, "NOQUEUE: stats file: " + err);
     }
 
-    std::string path_;
-    SnapshotHolder& holder_;
-    Counters& counters_;
+    SignalEnv env_;
+    bool stopping_ = false;
     std::atomic<bool> stop_{false};
     std::thread thread_;
 };
 
-// Wait until no message is in flight, at most SECONDS.
-void drain(const Counters& counters, int seconds) {
-    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-    long n = counters.in_flight();
-    if (n > 0) logger().log(Level::notice, "NOQUEUE: waiting for " + std::to_string(n) + " message(s) in flight");
-    while (counters.in_flight() > 0 && std::chrono::steady_clock::now() < until)
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    if (counters.in_flight() > 0)
-        logger().log(Level::warning, "NOQUEUE: exiting with " + std::to_string(counters.in_flight()) +
-                                         " message(s) still in flight");
+// Close every descriptor above stderr except KEEP (the supervisor must not
+// hold the listening socket open, or the kernel would keep queueing
+// connections after the milter stopped).
+void close_all_but(int keep) {
+    long max = sysconf(_SC_OPEN_MAX);
+    if (max < 0 || max > 65536) max = 65536;
+    for (int fd = 3; fd < max; ++fd)
+        if (fd != keep) close(fd);
+}
+
+// The supervisor: forward USR1/USR2/INT to the milter, turn TERM/HUP into a
+// graceful stop request on STOP_FD, and exit with the milter's status.
+int supervise(pid_t child, int stop_fd) {
+    sigset_t set = daemon_signals();
+    sigaddset(&set, SIGCHLD);
+    bool asked = false;
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&set, &sig) != 0) continue;
+        if (sig == SIGUSR1 || sig == SIGUSR2 || sig == SIGINT) kill(child, sig);
+        if ((sig == SIGTERM || sig == SIGHUP) && !asked) {
+            asked = true;
+            if (write(stop_fd, "s", 1) != 1) kill(child, SIGTERM);
+        }
+        if (sig != SIGCHLD) continue;
+        int st = 0;
+        pid_t r = waitpid(child, &st, WNOHANG);
+        if (r == child) return WIFEXITED(st) ? WEXITSTATUS(st) : kExitRuntime;
+    }
+}
+
+// Report a start-up failure on stderr and in the log; the runtime exit status.
+int startup_error(const std::string& err) {
+    std::cerr << kIdent << ": " << err << "\n";
+    logger().log(Level::err, "NOQUEUE: cannot start: " + err);
+    return kExitRuntime;
 }
 
 // Load the first snapshot for the daemon, reporting errors on stderr too.
@@ -344,6 +420,18 @@ int run_test(const Options& opts) {
     return out.applied ? kExitOk : kExitRuntime;
 }
 
+// The milter process: the signal thread, then libmilter until it stops.
+static int run_milter(const std::string& socket, SignalEnv env) {
+    SignalThread signals(std::move(env));
+    signals.start();
+    bool clean = glue_run();
+    signals.stop();
+    signals.dump();
+    glue_remove_socket(socket);
+    logger().log(Level::notice, clean ? "NOQUEUE: stopped" : "NOQUEUE: stopped after a libmilter failure");
+    return clean ? kExitOk : kExitRuntime;
+}
+
 // The daemon: see the file comment for the order of the steps.
 int run_daemon(const Options& opts) {
     auto snap = first_snapshot(opts.config_path);
@@ -354,47 +442,49 @@ int run_daemon(const Options& opts) {
     std::string err;
     RunAs ra;
     std::string user = opts.user.empty() ? cfg.user : opts.user;
-    if (!resolve_user(user, ra, err)) return std::cerr << kIdent << ": " << err << "\n", kExitRuntime;
-    if (geteuid() == 0 && (!ra.change || ra.uid == 0) && !opts.allow_root) {
-        std::cerr << kIdent << ": refusing to run as root: set [milter] user, or -u USER (or -R)\n";
-        return kExitRuntime;
-    }
+    if (!resolve_user(user, ra, err)) return startup_error(err);
+    if (geteuid() == 0 && (!ra.change || ra.uid == 0) && !opts.allow_root)
+        return startup_error("refusing to run as root: set [milter] user, or -u USER (or -R)");
 
-    static SnapshotHolder holder;
-    static Counters counters;
-    static std::atomic<bool> stopping{false};
-    static GlueEnv env;
-    holder.set(snap);
-    publish_info(counters, *snap);
-    env = GlueEnv{&holder, &counters, &stopping};
-    glue_set_env(&env);
+    // Shared with libmilter's threads for the life of the process: never
+    // destroyed, so no worker can see them die at exit.
+    static auto* holder = new SnapshotHolder;
+    static auto* counters = new Counters;
+    static auto* stopping = new std::atomic<bool>(false);
+    static auto* env = new GlueEnv{holder, counters, stopping};
+    holder->set(snap);
+    publish_info(*counters, *snap);
+    glue_set_env(env);
 
     std::string socket = opts.socket.empty() ? cfg.socket : opts.socket;
     SocketPerms perms{opts.socket_mode, ra.change ? static_cast<long>(ra.uid) : -1,
                       ra.change ? static_cast<long>(ra.gid) : -1};
-    if (!glue_open(socket, perms, err)) return std::cerr << kIdent << ": " << err << "\n", kExitRuntime;
-    if (!opts.foreground && !daemonize(err)) return logger().log(Level::err, "NOQUEUE: " + err), kExitRuntime;
-    if (!write_pidfile(cfg.pidfile, err)) return logger().log(Level::err, "NOQUEUE: " + err), kExitRuntime;
-    if (!drop_privileges(ra, err)) return logger().log(Level::err, "NOQUEUE: " + err), kExitRuntime;
+    if (!glue_open(socket, perms, err)) return startup_error(err);
+    if (!opts.foreground && !daemonize(err)) return startup_error(err);
+    if (!write_pidfile(cfg.pidfile, err)) return startup_error(err);
+    if (!drop_privileges(ra, err)) return startup_error(err);
 
-    // Before any thread exists: every thread inherits this mask.
+    // Before any thread or child exists: everyone inherits this mask.
     sigset_t set = daemon_signals();
+    sigaddset(&set, SIGCHLD);
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
-    SignalThread signals(opts.config_path, holder, counters);
-    signals.start();
-
-    logger().log(Level::notice, "NOQUEUE: starting " + glue_version() + " on " + socket + ", configuration generation " +
-                                    std::to_string(snap->generation) + ", " +
+    int pipefd[2];
+    if (pipe2(pipefd, O_CLOEXEC) != 0) return startup_error(std::string("pipe: ") + std::strerror(errno));
+    pid_t child = fork();
+    if (child < 0) return startup_error(std::string("fork: ") + std::strerror(errno));
+    if (child > 0) {
+        close_all_but(pipefd[1]);
+        int rc = supervise(child, pipefd[1]);
+        if (!cfg.pidfile.empty()) unlink(cfg.pidfile.c_str());
+        return rc;
+    }
+    close(pipefd[1]);
+    logger().log(Level::notice, "NOQUEUE: starting " + glue_version() + " on " + socket +
+                                    ", configuration generation " + std::to_string(snap->generation) + ", " +
                                     std::to_string(snap->partners.active_count()) + " partners active");
-    bool clean = glue_run();
-    stopping.store(true);
-    drain(counters, opts.drain_seconds);
-    signals.stop();
-    signals.dump();
-    if (!cfg.pidfile.empty()) unlink(cfg.pidfile.c_str());
-    glue_remove_socket(socket);
-    logger().log(Level::notice, clean ? "NOQUEUE: stopped" : "NOQUEUE: stopped after a libmilter failure");
-    return clean ? kExitOk : kExitRuntime;
+    SignalEnv senv{opts.config_path, holder,          counters,       stopping,
+                   pipefd[0],        opts.drain_seconds, cfg.stats_file, cfg.stats_interval};
+    return run_milter(socket, std::move(senv));
 }
 
 }  // namespace prm

@@ -1,0 +1,72 @@
+"""protocols.py - the daemon under Postfix's and Sendmail's milter protocol
+versions: Postfix (v6, no-reply steps), Sendmail 8.14+ (v6) and Sendmail
+before 8.14 (v2: no negotiation of steps, every command answered, no
+CHGFROM offered). Also a connection with an unknown address family (local
+submission without an address) and one without any macros."""
+
+import milterclient as mc
+from prmtest import (SOCKET, acme_mods, check, done, equal, partner_headers, trusted_session,
+                     wait_log)
+
+for label, offer in (("postfix-v6", mc.POSTFIX_V6), ("sendmail-v6", mc.SENDMAIL_V6)):
+    c = trusted_session(offer)
+    equal(c.version, 6, label + ": protocol version")
+    reply, mods = mc.message(c, mail_macros={"i": "P-" + label}, headers=partner_headers())
+    equal(mods, acme_mods(), label + ": partner route modifications")
+    c.quit()
+
+# Sendmail v2: steps are all sent and each one is answered 'continue'.
+c = mc.MilterClient(SOCKET)
+c.negotiate(mc.SENDMAIL_V2)
+equal(c.version, 2, "sendmail-v2: protocol version")
+equal(c.protocol & (mc.SMFIP_NR_HDR | mc.SMFIP_NR_CONN), 0, "sendmail-v2: no no-reply steps")
+equal(c.connect("app.internal", "10.1.2.3", 41000), "continue", "sendmail-v2: CONNECT answered")
+equal(c.helo("app.internal") in ("continue", "skipped"), True, "sendmail-v2: HELO answered or skipped")
+c.macro(mc.SMFIC_MAIL, {"i": "P-v2"})
+equal(c.mail("<app@platform.example>"), "continue", "sendmail-v2: MAIL answered")
+equal(c.rcpt("<jane@client.example>"), "continue", "sendmail-v2: RCPT answered")
+for n, v in partner_headers(category="account-security"):
+    equal(c.header(n, v), "continue", "sendmail-v2: header %s answered" % n)
+reply, mods = c.eom()
+equal((reply, mods), ("continue", [("chgheader", 1, "X-Email-Category", ""),
+                                   ("addheader", "X-Email-Category", "account-security")]),
+      "sendmail-v2: tag-only message edits")
+# A partner route needs CHGFROM, which v2 does not offer: the edit fails and
+# on_error (accept) answers; the failure is logged.
+c.macro(mc.SMFIC_MAIL, {"i": "P-v2b"})
+c.mail("<app@platform.example>")
+c.rcpt("<jane@client.example>")
+for n, v in partner_headers():
+    c.header(n, v)
+reply, mods = c.eom()
+equal(reply, "accept", "sendmail-v2: partner route without CHGFROM -> on_error accept")
+check(wait_log("P-v2b: category=aml-alert partner=acme route=partner reason=partner-relay trusted=yes error=edit-failed"),
+      "sendmail-v2: failed edit logged")
+c.quit()
+
+# No macros at all, client address from CONNECT: trusted network 10.1/16.
+c = mc.MilterClient(SOCKET)
+c.negotiate(mc.POSTFIX_V6)
+c.connect("app.internal", "10.1.9.9", 42000)
+reply, mods = mc.message(c, headers=partner_headers())
+equal(mods, acme_mods(), "no macros: client address taken from CONNECT, trusted")
+check(wait_log("NOQUEUE: category=aml-alert partner=acme route=partner"), "no queue id: logged as NOQUEUE")
+c.quit()
+
+# Local submission (Postfix non_smtpd_milters): localhost, 127.0.0.1, port 0.
+c = mc.MilterClient(SOCKET)
+c.negotiate(mc.POSTFIX_V6)
+c.macro(mc.SMFIC_CONNECT, {"{daemon_name}": "ORIGINATING"})
+c.connect("localhost", "127.0.0.1", 0)
+reply, mods = mc.message(c, mail_macros={"i": "P-local"}, headers=partner_headers())
+equal(mods, acme_mods(), "local submission: trusted")
+c.quit()
+
+# Unknown family (Sendmail local submission has no address).
+c = mc.MilterClient(SOCKET)
+c.negotiate(mc.SENDMAIL_V6)
+c.connect("localhost", None)
+reply, mods = mc.message(c, mail_macros={"i": "P-unspec"}, headers=partner_headers())
+equal(mods, acme_mods(), "no address (family U): local submission, trusted")
+c.quit()
+done()
