@@ -59,7 +59,7 @@ while [ ! -S "$sock" ]; do
 done
 
 case $name in
-*.lua) "$MILTERTEST" -s "$test" -D "socket=local:$sock" -D "dir=$dir" > "$dir/test.out" 2>&1 ;;
+*.lua) "$MILTERTEST" -s "$test" -D "socket=local:$sock" -D "dir=$dir" -D "srcdir=$srcdir" > "$dir/test.out" 2>&1 ;;
 *.py)  PRM_DIR=$dir PRM_SOCKET=$sock PRM_PID=$pid PRM_CONF=$dir/test.conf \
        PYTHONPATH="$srcdir/../lib${PYTHONPATH:+:$PYTHONPATH}" \
        "$PYTHON3" "$test" > "$dir/test.out" 2>&1 ;;
