@@ -526,11 +526,14 @@ std::vector<std::string> listener_params(const Config& cfg, bool wrapper) {
     return v;
 }
 
-// "postconf -M 'svc/type = svc type ...'" plus one "postconf -P" per setting.
+// One "postconf -M 'svc/type = svc type ... -o p=v ...'" line (postconf -P
+// refuses values with blanks; -M takes them as "-o { p = v }").
 void add_service(std::string& out, const std::string& svc, const std::string& type,
                  const std::string& line, const std::vector<std::string>& params) {
-    out += "postconf -M '" + svc + "/" + type + " = " + line + "'\n";
-    for (const auto& p : params) out += "postconf -P '" + svc + "/" + type + "/" + p + "'\n";
+    out += "postconf -M '" + svc + "/" + type + " = " + line;
+    for (const auto& p : params)
+        out += p.find(' ') == std::string::npos ? " -o " + p : " -o { " + p + " }";
+    out += "'\n";
 }
 
 }  // namespace

@@ -1,0 +1,316 @@
+#!/usr/bin/python3
+"""test_tables.py - partner-relay-tables(8) and the static recipe tables.
+
+Runs the built partner-relay-tables against partner tables written here,
+with a scratch Postfix configuration directory (MAIL_CONFIG) holding a
+master.cf made from contrib/postfix/master.cf.fragment, and checks the
+written tables with `postmap -q`, their modes, the exit codes, --check,
+the warnings, that no password is ever printed, and that the printed
+postconf lines build the same master.cf services as the shipped fragment.
+Also checks contrib/postfix's regexp tables (route rule, reply filter,
+header strip) with `postmap -q`. Needs Postfix's tools, not root.
+"""
+
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import prmtest  # noqa: E402
+
+TABLES = prmtest.program("partner-relay-tables")
+SECRETS = ["acme-secret-1", "beta-secret-2", "gamma-secret-3", "imp-secret-4"]
+PARTNERS = """\
+[acme]
+host = relay.shared.example
+port = 587
+username = acme-user
+password = acme-secret-1
+sender = news@acme.example
+
+[beta]
+host = relay.shared.example
+port = 587
+username = beta-user
+password = beta-secret-2
+sender = info@beta.example
+tls = secure
+
+[gamma]
+host = 127.0.0.1
+port = 2525
+username = gamma-user
+password = gamma-secret-3
+sender = g@gamma.example
+tls = verify
+
+[imp]
+host = smtps.imp.example
+port = 465
+username = imp-user
+password = imp-secret-4
+sender = hello@imp.example
+
+[delta]
+host = relay.delta.example
+port = 587
+username = delta-user
+sender = d@delta.example
+"""
+
+
+class Tables(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        if not shutil.which("postmap", path="/usr/sbin:/usr/bin"):
+            raise unittest.SkipTest("postmap missing (Debian package postfix)")
+        if not os.access(TABLES, os.X_OK):
+            raise unittest.SkipTest("%s not built" % TABLES)
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="prm-tables-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.etc = self.mkdir("etc")
+        self.out = os.path.join(self.dir, "out")
+        self.write("etc/main.cf", "compatibility_level = 3.6\nmyhostname = mta.example\n")
+        master = self.fragment("master.cf.fragment").replace(
+            "127.0.0.1]:10027", "127.0.0.1]:12027").replace(
+            "127.0.0.1:10027", "127.0.0.1:12027").replace(
+            "127.0.0.1]:10465", "127.0.0.1]:12465").replace(
+            "127.0.0.1:10465", "127.0.0.1:12465")
+        self.write("etc/master.cf", master)
+        self.conf = self.write("milter.conf",
+                               "[milter]\npartners = %s\nfallback_sender = nr@platform.example\n"
+                               "socket = inet:8895@127.0.0.1\n"
+                               % os.path.join(self.dir, "partners.conf"))
+        self.partners = self.write("partners.conf", PARTNERS, 0o600)
+
+    # -- helpers ----------------------------------------------------------------
+
+    def mkdir(self, rel):
+        path = os.path.join(self.dir, rel)
+        os.makedirs(path, exist_ok=True)
+        return path
+
+    def write(self, rel, text, mode=0o644):
+        path = os.path.join(self.dir, rel)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(path, mode)
+        return path
+
+    @staticmethod
+    def fragment(name):
+        with open(os.path.join(prmtest.CONTRIB, name), encoding="utf-8") as f:
+            return f.read()
+
+    def env(self, etc=None):
+        e = dict(os.environ)
+        e["MAIL_CONFIG"] = etc or self.etc
+        e["PATH"] = "/usr/sbin:/usr/bin:/sbin:/bin"
+        return e
+
+    def tables(self, *args, etc=None):
+        """Run partner-relay-tables; return (status, stdout, stderr)."""
+        p = subprocess.run([TABLES] + list(args), env=self.env(etc), text=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+        for secret in SECRETS:
+            self.assertNotIn(secret, p.stdout + p.stderr, "a password was printed")
+        return p.returncode, p.stdout, p.stderr
+
+    def query(self, key, table, dbtype="hash"):
+        """postmap -q KEY TYPE:TABLE; None when not found."""
+        p = subprocess.run(["postmap", "-q", key, "%s:%s" % (dbtype, table)],
+                           env=self.env(), text=True, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=30)
+        return p.stdout.strip() if p.returncode == 0 else None
+
+    def mode(self, path):
+        return stat.S_IMODE(os.stat(path).st_mode)
+
+    # -- partner-relay-tables ---------------------------------------------------
+
+    def test_writes_sasl_and_tls_policy(self):
+        rc, out, err = self.tables("-c", self.conf, "-o", self.out)
+        self.assertEqual(rc, 0, "exit: got %d, want 0\n%s" % (rc, err))
+        sasl = os.path.join(self.out, "sasl_passwd")
+        tls = os.path.join(self.out, "tls_policy")
+        want_sasl = {"news@acme.example": "acme-user:acme-secret-1",
+                     "info@beta.example": "beta-user:beta-secret-2",
+                     "g@gamma.example": "gamma-user:gamma-secret-3",
+                     "hello@imp.example": "imp-user:imp-secret-4",
+                     "d@delta.example": None}
+        for key, want in want_sasl.items():
+            got = self.query(key, sasl)
+            self.assertEqual(got, want, "sasl_passwd[%s]: got %r, want %r" % (key, got, want))
+        want_tls = {
+            "[relay.shared.example]:587":
+                "secure match=relay.shared.example servername=relay.shared.example",
+            "[127.0.0.1]:2525": "verify",
+            "[smtps.imp.example]:465": "encrypt servername=smtps.imp.example",
+            "[relay.delta.example]:587": None,
+            "[127.0.0.1]:12027": "none",
+            "[127.0.0.1]:12465": "encrypt",
+        }
+        for key, want in want_tls.items():
+            got = self.query(key, tls)
+            self.assertEqual(got, want, "tls_policy[%s]: got %r, want %r" % (key, got, want))
+        for path, want in ((sasl, 0o600), (sasl + ".db", 0o600), (tls, 0o644),
+                           (tls + ".db", 0o644)):
+            self.assertEqual(self.mode(path), want, "%s mode: got %o, want %o"
+                             % (path, self.mode(path), want))
+        self.assertIn("share [relay.shared.example]:587 with different tls levels; using secure", err)
+        self.assertIn("gamma: tls verify with the address 127.0.0.1", err)
+        leftovers = [f for f in os.listdir(self.out) if f.startswith(".")]
+        self.assertEqual(leftovers, [], "temporary files left: %r" % leftovers)
+        self.assertIn("postconf -e 'smtpd_milters = inet:127.0.0.1:8895'", out)
+
+    def test_lmdb_database_type(self):
+        self.write("etc/main.cf", "compatibility_level = 3.6\nmyhostname = mta.example\ndefault_database_type = lmdb\n")
+        rc, out, err = self.tables("-c", self.conf, "-o", self.out)
+        self.assertEqual(rc, 0, "exit: got %d, want 0\n%s" % (rc, err))
+        sasl = os.path.join(self.out, "sasl_passwd")
+        self.assertTrue(os.path.exists(sasl + ".lmdb"), "no sasl_passwd.lmdb: %r"
+                        % os.listdir(self.out))
+        self.assertFalse(os.path.exists(sasl + ".db"), "hash database written for lmdb")
+        got = self.query("news@acme.example", sasl, "lmdb")
+        self.assertEqual(got, "acme-user:acme-secret-1")
+        self.assertEqual(self.mode(sasl + ".lmdb"), 0o600)
+
+    def test_rewrite_replaces_tables(self):
+        self.assertEqual(self.tables("-c", self.conf, "-o", self.out)[0], 0)
+        self.write("partners.conf", PARTNERS.replace("news@acme.example", "new@acme.example"), 0o600)
+        self.assertEqual(self.tables("-c", self.conf, "-o", self.out)[0], 0)
+        sasl = os.path.join(self.out, "sasl_passwd")
+        self.assertIsNone(self.query("news@acme.example", sasl), "old sender still in table")
+        self.assertEqual(self.query("new@acme.example", sasl), "acme-user:acme-secret-1")
+        self.assertEqual([f for f in os.listdir(self.out) if f.startswith(".")], [])
+
+    def test_no_postmap(self):
+        rc, out, err = self.tables("-c", self.conf, "-o", self.out, "--no-postmap")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(sorted(os.listdir(self.out)), ["sasl_passwd", "tls_policy"])
+
+    def test_check_reports_each_partner(self):
+        rc, out, err = self.tables("-c", self.conf, "--check")
+        self.assertEqual(rc, 1, "exit with an inactive partner: got %d, want 1" % rc)
+        self.assertIn("acme: active partner:[relay.shared.example]:587 tls=encrypt", out)
+        self.assertIn("imp: active partner-smtps:[smtps.imp.example]:465", out)
+        self.assertIn("delta: inactive: missing password", out)
+        self.assertFalse(os.path.exists(self.out), "--check wrote the output directory")
+        self.write("partners.conf", PARTNERS.split("[delta]")[0], 0o600)
+        rc, out, err = self.tables("-c", self.conf, "--check")
+        self.assertEqual(rc, 0, "exit with all active: got %d, want 0\n%s" % (rc, out))
+        self.assertIn("4 of 4 partners active", out)
+
+    def test_mode_warning(self):
+        os.chmod(self.partners, 0o640)
+        rc, out, err = self.tables("-c", self.conf, "--check")
+        self.assertIn("chmod 600", err, "no warning for a group-readable table")
+        self.assertEqual(err.count("chmod 600"), 1, "warned more than once:\n" + err)
+        os.chmod(self.partners, 0o600)
+        rc, out, err = self.tables("-c", self.conf, "--check")
+        self.assertNotIn("chmod 600", err, "warning for a 0600 table")
+
+    def test_exit_codes(self):
+        self.assertEqual(self.tables("--bogus")[0], 64, "usage error")
+        self.assertEqual(self.tables("-c")[0], 64, "missing argument")
+        self.assertEqual(self.tables("-c", os.path.join(self.dir, "missing.conf"))[0], 78,
+                         "missing main config")
+        self.assertEqual(self.tables("-c", self.conf, "-o",
+                                     os.path.join(self.dir, "no", "such", "dir"))[0], 73,
+                         "unwritable output directory")
+        empty = self.mkdir("empty-etc")  # no main.cf: postconf and postmap fail
+        rc, out, err = self.tables("-c", self.conf, "-o", self.out, etc=empty)
+        self.assertEqual(rc, 69, "postmap unusable: got %d, want 69\n%s" % (rc, err))
+        self.assertFalse(os.path.exists(os.path.join(self.out, "sasl_passwd")),
+                         "a table was installed although postmap failed")
+
+    def test_printed_postconf_lines_match_the_fragment(self):
+        rc, out, err = self.tables("-c", self.conf, "-o", "/etc/postfix/partner-relay",
+                                   "--no-postmap", etc=self.mkdir("noetc"))
+        # Note: noetc has no master.cf, so the recipe's default ports are used.
+        self.assertEqual(rc, 0, err)
+        applied = self.mkdir("applied")
+        self.write("applied/main.cf", "compatibility_level = 3.6\nmyhostname = mta.example\n")
+        self.write("applied/master.cf", "")
+        lines = [l for l in out.splitlines() if l.startswith("postconf ")]
+        self.assertGreaterEqual(len(lines), 6, "too few postconf lines:\n" + out)
+        p = subprocess.run(["sh", "-e", "-c", "\n".join(lines)], env=self.env(applied),
+                           text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.assertEqual(p.returncode, 0, p.stdout)
+        shipped = self.mkdir("shipped")
+        self.write("shipped/main.cf", "compatibility_level = 3.6\nmyhostname = mta.example\n" + self.fragment(
+            "main.cf.fragment").replace(prmtest.RECIPE_SOCKET, "inet:127.0.0.1:8895"))
+        self.write("shipped/master.cf", self.fragment("master.cf.fragment"))
+        for flag in ("-M", "-P", "-n"):
+            got = self.postconf(applied, flag)
+            want = self.postconf(shipped, flag)
+            self.assertEqual(got, want, "postconf %s differs between the printed lines "
+                             "and contrib/postfix" % flag)
+
+    def postconf(self, etc, flag):
+        """Sorted `postconf FLAG` lines of config directory ETC."""
+        p = subprocess.run(["postconf", flag], env=self.env(etc), text=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return sorted(" ".join(l.split()) for l in p.stdout.splitlines()
+                      if not l.startswith("config_directory"))
+
+    # -- contrib/postfix regexp tables -------------------------------------------
+
+    def recipe_query(self, table, key):
+        return self.query(key, os.path.join(prmtest.CONTRIB, table), "regexp")
+
+    def test_route_rule(self):
+        h = "X-Partner-Relay-Route: "
+        cases = [
+            (h + "partner:[relay.acme.example]:587", "FILTER partner:[relay.acme.example]:587"),
+            (h + "partner-smtps:[127.0.0.1]:465", "FILTER partner-smtps:[127.0.0.1]:465"),
+            ("x-partner-relay-route: partner:[a.example]:25", "FILTER partner:[a.example]:25"),
+            (h + "smtp:[evil.example]:25", None),
+            (h + "partner:[a.example]:25, partner:[b.example]:25", None),
+            (h + "partner:[a.example]:25 partner:[b.example]:25", None),
+            (h + "partner:[a.example]:123456", None),
+            (h + "partner:a.example:25", None),
+            (h + "partner:[a/b]:25", None),
+            ("X-Partner-Relay-Route-X: partner:[a.example]:25", None),
+        ]
+        for key, want in cases:
+            with self.subTest(header=key):
+                got = self.recipe_query("milter_header_checks", key)
+                self.assertEqual(got, want, "got %r, want %r" % (got, want))
+
+    def test_reply_filter(self):
+        cases = [
+            ("550 5.1.1 Recipient rejected", "450 4.1.1 Recipient rejected"),
+            ("554-5.7.1 first line", "454-4.7.1 first line"),
+            ("535 5.7.8 Authentication failed", "435 4.7.8 Authentication failed"),
+            ("554 No SMTP service here", "454 No SMTP service here"),
+            ("550 5.1.1 <x@y>: rejected [partner-relay-fallback]", None),
+            ("451 4.3.0 try later", None),
+            ("250 2.0.0 Ok", None),
+        ]
+        for key, want in cases:
+            with self.subTest(reply=key):
+                got = self.recipe_query("smtp_reply_filter", key)
+                self.assertEqual(got, want, "got %r, want %r" % (got, want))
+
+    def test_header_strip(self):
+        got = self.recipe_query("smtp_header_checks", "X-Partner-Relay-Route: partner:[a]:1")
+        self.assertEqual(got, "IGNORE")
+        got = self.recipe_query("smtp_header_checks", "X-Partner-Id: acme")
+        self.assertIsNone(got, "X-Partner-Id: got %r, want no match" % got)
+
+
+if __name__ == "__main__":
+    prog = unittest.main(exit=False, verbosity=2)
+    r = prog.result
+    if r.testsRun and len(r.skipped) == r.testsRun:
+        sys.exit(prmtest.SKIP)
+    sys.exit(0 if r.wasSuccessful() else 1)
