@@ -112,7 +112,8 @@ std::shared_ptr<const ClassifyRule> ClassifyRule::compile(const std::string& cat
         rule->kind_ = Kind::header;
         rule->header_ = std::string(rest.substr(0, colon));
         if (!valid_rule_header(rule->header_)) {
-            err = "invalid header name '" + rule->header_ + "' (printable ASCII without ':', at most 64)";
+            err = "invalid header name '" + rule->header_ +
+                  "' (printable ASCII without ':', at most 64)";
             return nullptr;
         }
         pattern = std::string(rest.substr(colon + 1));

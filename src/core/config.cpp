@@ -107,8 +107,9 @@ bool valid_header_name(std::string_view v) {
 // A Postfix master.cf service name as we allow it: [a-z0-9-], 1-64.
 bool valid_service(std::string_view v) {
     if (v.empty() || v.size() > 64) return false;
-    return std::all_of(v.begin(), v.end(),
-                       [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; });
+    return std::all_of(v.begin(), v.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+    });
 }
 
 // libmilter socket syntax: local:/path, unix:/path, inet:PORT[@HOST], inet6:PORT[@HOST].
@@ -166,8 +167,8 @@ const KeyDef kKeys[] = {
          for (const auto& item : split_list(v)) {
              auto n = Network::parse(item);
              if (!n) {
-                 e = "IPv4 or IPv6 networks in CIDR form, e.g. 10.0.0.0/8, 2001:db8::/32 ('" + item +
-                     "' is not one)";
+                 e = "IPv4 or IPv6 networks in CIDR form, e.g. 10.0.0.0/8, 2001:db8::/32 ('" +
+                     item + "' is not one)";
                  return false;
              }
              nets.push_back(*n);
@@ -344,7 +345,8 @@ std::optional<Network> Network::parse(std::string_view s) {
     int max = n.v6 ? 128 : 32;
     if (inet_pton(n.v6 ? AF_INET6 : AF_INET, host.c_str(), n.addr) != 1) return std::nullopt;
     n.prefix = max;
-    if (slash != std::string_view::npos && !parse_int(std::string(s.substr(slash + 1)), 0, max, n.prefix))
+    if (slash != std::string_view::npos &&
+        !parse_int(std::string(s.substr(slash + 1)), 0, max, n.prefix))
         return std::nullopt;
     return n;
 }
@@ -448,7 +450,7 @@ void apply_categories(Loader& L) {
         } else if (e.value != "eligible" && e.value != "global") {
             L.error(e, "bad value '" + e.value + "': expected eligible or global");
         } else if (!L.cfg.categories.set(e.key, e.value == "eligible" ? Eligibility::eligible
-                                                                       : Eligibility::global)) {
+                                                                      : Eligibility::global)) {
             L.error(e, std::string(kUnclassified) + " is always global");
         }
     }
@@ -467,7 +469,8 @@ void apply_fixed(Loader& L, bool& have_fallback_sender) {
         if (std::string_view(k->info.type) != "list" && !L.single_line(e)) continue;
         if (e.key == "fallback_sender") have_fallback_sender = true;  // bad or not, it is there
         std::string expected;
-        if (!k->set(L.cfg, e.value, expected)) L.error(e, "bad value '" + e.value + "': expected " + expected);
+        if (!k->set(L.cfg, e.value, expected))
+            L.error(e, "bad value '" + e.value + "': expected " + expected);
     }
 }
 
@@ -484,7 +487,8 @@ void apply_rules(Loader& L) {
         }
         if (e.section == "fallback_senders") {
             if (!valid_addr_spec(e.value))
-                L.error(e, "bad value '" + e.value + "': expected an address like noreply@example.com");
+                L.error(
+                    e, "bad value '" + e.value + "': expected an address like noreply@example.com");
             else
                 L.cfg.fallback_senders[e.key] = normalize_address(e.value);
             continue;
@@ -517,8 +521,8 @@ void check_headers(Loader& L) {
             const H& later = hs[a].line > hs[b].line ? hs[a] : hs[b];
             const H& other = &later == &hs[a] ? hs[b] : hs[a];
             L.res.errors.push_back(Diag{L.ini.path, later.line, "headers", later.key,
-                                        "must differ from the " + std::string(other.key) + " header (" +
-                                            *other.value + ")"});
+                                        "must differ from the " + std::string(other.key) +
+                                            " header (" + *other.value + ")"});
         }
 }
 
@@ -549,8 +553,9 @@ ConfigResult load_config_ini(const IniFile& ini) {
     apply_rules(L);
     check_headers(L);
     if (!have_fallback_sender)
-        res.errors.push_back(Diag{ini.path, 0, "milter", "fallback_sender",
-                                  "required setting is missing (the platform's own sender address)"});
+        res.errors.push_back(
+            Diag{ini.path, 0, "milter", "fallback_sender",
+                 "required setting is missing (the platform's own sender address)"});
     resolve_partners(cfg);
 
     std::stable_sort(res.errors.begin(), res.errors.end(), [](const Diag& a, const Diag& b) {
@@ -579,14 +584,16 @@ std::string dump_config(const Config& cfg) {
     for (const KeyDef& k : kKeys) {
         if (std::strcmp(section, k.info.section) != 0) {
             section = k.info.section;
-            out += std::string(out.size() > 0 && out.back() == '\n' ? "\n" : "") + "[" + section + "]\n";
+            out += std::string(out.size() > 0 && out.back() == '\n' ? "\n" : "") + "[" + section +
+                   "]\n";
         }
         out += std::string(k.info.name) + " = " + k.get(cfg) + "\n";
     }
     out += "\n[categories]\n";
     for (const Category& c : cfg.categories.all()) {
         if (!c.description.empty()) out += "# " + c.description + "\n";
-        out += c.id + " = " + (c.eligibility == Eligibility::eligible ? "eligible" : "global") + "\n";
+        out +=
+            c.id + " = " + (c.eligibility == Eligibility::eligible ? "eligible" : "global") + "\n";
     }
     out += "\n[classify]\n";
     for (const auto& r : cfg.rules) out += r->category() + " = " + r->spec() + "\n";

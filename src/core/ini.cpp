@@ -46,7 +46,9 @@ struct ReadState {
     std::vector<int> error_lines;  // lines we already reported
 };
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f'; }
+bool is_space(char c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+}
 
 // Record a syntax error on the current line.
 void line_error(ReadState& st, const std::string& message) {
@@ -183,7 +185,8 @@ int handler(void* user, const char* /*section*/, const char* name, const char* v
         return 1;
     }
     if (st.kind == LineKind::pair)
-        st.out->entries.push_back(IniEntry{st.section, name ? name : "", value ? value : "", st.lineno});
+        st.out->entries.push_back(
+            IniEntry{st.section, name ? name : "", value ? value : "", st.lineno});
     return 1;
 }
 
@@ -201,8 +204,8 @@ IniFile parse_ini_text(const std::string& name, const std::string& text) {
     IniFile out;
     out.path = name;
     if (text.size() > kMaxIniBytes) {
-        out.errors.push_back(Diag{name, 0, "", "",
-                                  "file is larger than " + std::to_string(kMaxIniBytes) + " bytes"});
+        out.errors.push_back(Diag{
+            name, 0, "", "", "file is larger than " + std::to_string(kMaxIniBytes) + " bytes"});
         return out;
     }
     ReadState st;
@@ -215,7 +218,8 @@ IniFile parse_ini_text(const std::string& name, const std::string& text) {
     if (rc > 0 && !reported(st, rc))
         out.errors.push_back(Diag{name, rc, "", "", "syntax error"});
     else if (rc < 0)
-        out.errors.push_back(Diag{name, 0, "", "", "the INI parser failed (code " + std::to_string(rc) + ")"});
+        out.errors.push_back(
+            Diag{name, 0, "", "", "the INI parser failed (code " + std::to_string(rc) + ")"});
     return out;
 }
 

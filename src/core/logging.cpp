@@ -20,11 +20,16 @@ namespace {
 
 const char* level_name(Level l) {
     switch (l) {
-        case Level::err: return "error";
-        case Level::warning: return "warning";
-        case Level::notice: return "notice";
-        case Level::info: return "info";
-        case Level::debug: return "debug";
+        case Level::err:
+            return "error";
+        case Level::warning:
+            return "warning";
+        case Level::notice:
+            return "notice";
+        case Level::info:
+            return "info";
+        case Level::debug:
+            return "debug";
     }
     return "info";
 }
@@ -85,11 +90,13 @@ struct Facility {
 };
 
 const Facility kFacilities[] = {
-    {"auth", LOG_AUTH},     {"authpriv", LOG_AUTHPRIV}, {"cron", LOG_CRON},     {"daemon", LOG_DAEMON},
-    {"ftp", LOG_FTP},       {"lpr", LOG_LPR},           {"mail", LOG_MAIL},     {"news", LOG_NEWS},
-    {"syslog", LOG_SYSLOG}, {"user", LOG_USER},         {"uucp", LOG_UUCP},     {"local0", LOG_LOCAL0},
-    {"local1", LOG_LOCAL1}, {"local2", LOG_LOCAL2},     {"local3", LOG_LOCAL3}, {"local4", LOG_LOCAL4},
-    {"local5", LOG_LOCAL5}, {"local6", LOG_LOCAL6},     {"local7", LOG_LOCAL7},
+    {"auth", LOG_AUTH},     {"authpriv", LOG_AUTHPRIV}, {"cron", LOG_CRON},
+    {"daemon", LOG_DAEMON}, {"ftp", LOG_FTP},           {"lpr", LOG_LPR},
+    {"mail", LOG_MAIL},     {"news", LOG_NEWS},         {"syslog", LOG_SYSLOG},
+    {"user", LOG_USER},     {"uucp", LOG_UUCP},         {"local0", LOG_LOCAL0},
+    {"local1", LOG_LOCAL1}, {"local2", LOG_LOCAL2},     {"local3", LOG_LOCAL3},
+    {"local4", LOG_LOCAL4}, {"local5", LOG_LOCAL5},     {"local6", LOG_LOCAL6},
+    {"local7", LOG_LOCAL7},
 };
 
 // The current logger and every one it replaced (kept alive, see above).
@@ -122,7 +129,9 @@ std::shared_ptr<Logger> make_syslog_logger(const std::string& ident, const std::
     return std::make_shared<SyslogLogger>(ident, f < 0 ? LOG_MAIL : f, max_level, also_stderr);
 }
 
-std::shared_ptr<Logger> make_stderr_logger(int max_level) { return std::make_shared<StderrLogger>(max_level); }
+std::shared_ptr<Logger> make_stderr_logger(int max_level) {
+    return std::make_shared<StderrLogger>(max_level);
+}
 
 // Capture lines as "level: text" so tests can check both.
 void CaptureLogger::log(Level level, std::string_view line) {

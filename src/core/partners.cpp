@@ -30,8 +30,8 @@
 namespace prm {
 namespace {
 
-const char* const kPartnerKeys[] = {"host", "port", "username", "password",
-                                    "sender", "categories", "tls", "match_senders"};
+const char* const kPartnerKeys[] = {"host",   "port",       "username", "password",
+                                    "sender", "categories", "tls",      "match_senders"};
 
 std::string lower(std::string_view s) {
     std::string out(s);
@@ -75,13 +75,17 @@ bool valid_host(const std::string& h) {
     bool last_numeric = false;
     while (start <= h.size()) {
         std::size_t dot = h.find('.', start);
-        std::string_view label = std::string_view(h).substr(start, dot == std::string::npos ? h.npos : dot - start);
-        if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') return false;
+        std::string_view label =
+            std::string_view(h).substr(start, dot == std::string::npos ? h.npos : dot - start);
+        if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-')
+            return false;
         bool ok = std::all_of(label.begin(), label.end(), [](char c) {
-            return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
+            return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                   c == '-';
         });
         if (!ok) return false;
-        last_numeric = std::all_of(label.begin(), label.end(), [](char c) { return c >= '0' && c <= '9'; });
+        last_numeric =
+            std::all_of(label.begin(), label.end(), [](char c) { return c >= '0' && c <= '9'; });
         if (dot == std::string::npos) break;
         start = dot + 1;
     }
@@ -120,7 +124,8 @@ struct Builder {
     const IniEntry* required(const char* key) {
         auto it = seen.find(key);
         if (it == seen.end() || it->second->value.empty()) {
-            problem(it == seen.end() ? p.line : it->second->line, key, std::string("missing ") + key);
+            problem(it == seen.end() ? p.line : it->second->line, key,
+                    std::string("missing ") + key);
             return nullptr;
         }
         return it->second;
@@ -134,15 +139,18 @@ struct Builder {
 // Collect the section's entries, reporting unknown and duplicate keys.
 void collect(Builder& b, const std::vector<const IniEntry*>& entries) {
     for (const IniEntry* e : entries) {
-        if (std::find(std::begin(kPartnerKeys), std::end(kPartnerKeys), e->key) == std::end(kPartnerKeys)) {
-            b.problem(e->line, e->key,
-                      "unknown key (expected host, port, username, password, sender, categories, tls "
-                      "or match_senders)");
+        if (std::find(std::begin(kPartnerKeys), std::end(kPartnerKeys), e->key) ==
+            std::end(kPartnerKeys)) {
+            b.problem(
+                e->line, e->key,
+                "unknown key (expected host, port, username, password, sender, categories, tls "
+                "or match_senders)");
             continue;
         }
         auto [it, fresh] = b.seen.emplace(e->key, e);
         if (!fresh)
-            b.problem(e->line, e->key, "duplicate key (first set on line " + std::to_string(it->second->line) + ")");
+            b.problem(e->line, e->key,
+                      "duplicate key (first set on line " + std::to_string(it->second->line) + ")");
     }
 }
 
@@ -150,7 +158,9 @@ void collect(Builder& b, const std::vector<const IniEntry*>& entries) {
 void check_relay(Builder& b) {
     if (const IniEntry* e = b.required("host")) {
         if (has_forbidden(e->value))
-            b.problem(e->line, "host", "host contains a forbidden character (space, comma, bracket, ':' or a control character)");
+            b.problem(e->line, "host",
+                      "host contains a forbidden character (space, comma, bracket, ':' or a "
+                      "control character)");
         else if (!valid_host(e->value))
             b.problem(e->line, "host", "host must be a DNS name or an IPv4 address");
         else
@@ -159,26 +169,34 @@ void check_relay(Builder& b) {
     if (const IniEntry* e = b.optional("port"); e == nullptr) {
         b.problem(b.p.line, "port", "missing port");
     } else if (!(b.p.port = parse_port(e->value))) {
-        b.problem(e->line, "port", "port must be a whole number from 0 to 65535 (got '" + e->value + "')");
+        b.problem(e->line, "port",
+                  "port must be a whole number from 0 to 65535 (got '" + e->value + "')");
     }
     if (const IniEntry* e = b.required("username")) {
         if (has_forbidden(e->value))
-            b.problem(e->line, "username", "username contains a forbidden character (space, comma, bracket, ':' or a control character)");
+            b.problem(e->line, "username",
+                      "username contains a forbidden character (space, comma, bracket, ':' or a "
+                      "control character)");
         else
             b.p.username = e->value;
     }
     if (const IniEntry* e = b.required("password")) {
         // Never echo the value: only say what is wrong with it.
         if (e->value.find_first_of(std::string("\r\n\0", 3)) != std::string::npos)
-            b.problem(e->line, "password", "password contains a line break or NUL (indented next line?)");
+            b.problem(e->line, "password",
+                      "password contains a line break or NUL (indented next line?)");
         else
             b.p.password = e->value;
     }
     if (const IniEntry* e = b.required("sender")) {
         if (has_forbidden(e->value))
-            b.problem(e->line, "sender", "sender contains a forbidden character (space, comma, bracket, ':' or a control character)");
+            b.problem(e->line, "sender",
+                      "sender contains a forbidden character (space, comma, bracket, ':' or a "
+                      "control character)");
         else if (!valid_addr_spec(e->value))
-            b.problem(e->line, "sender", "malformed sender '" + e->value + "': expected an address like news@example.com");
+            b.problem(
+                e->line, "sender",
+                "malformed sender '" + e->value + "': expected an address like news@example.com");
         else
             b.p.sender = normalize_address(e->value);
     }
@@ -190,27 +208,35 @@ void check_options(Builder& b, const Config& cfg) {
         b.p.narrowed = true;
         std::vector<std::string> cats = split_list(e->value);
         if (cats.empty())
-            b.problem(e->line, "categories", "empty list (remove the key to take every eligible category)");
+            b.problem(e->line, "categories",
+                      "empty list (remove the key to take every eligible category)");
         for (const std::string& c : cats) {
             if (!cfg.categories.known(c))
                 b.problem(e->line, "categories", "unknown category '" + c + "'");
             else if (!cfg.categories.eligible(c))
-                b.problem(e->line, "categories", "category '" + c + "' is not eligible for partner relays");
+                b.problem(e->line, "categories",
+                          "category '" + c + "' is not eligible for partner relays");
             else
                 b.p.categories.push_back(c);
         }
     }
     if (const IniEntry* e = b.optional("tls")) {
-        if (e->value == "encrypt") b.p.tls = TlsLevel::encrypt;
-        else if (e->value == "verify") b.p.tls = TlsLevel::verify;
-        else if (e->value == "secure") b.p.tls = TlsLevel::secure;
-        else b.problem(e->line, "tls", "unknown tls level '" + e->value + "' (expected encrypt, verify or secure)");
+        if (e->value == "encrypt")
+            b.p.tls = TlsLevel::encrypt;
+        else if (e->value == "verify")
+            b.p.tls = TlsLevel::verify;
+        else if (e->value == "secure")
+            b.p.tls = TlsLevel::secure;
+        else
+            b.problem(e->line, "tls",
+                      "unknown tls level '" + e->value + "' (expected encrypt, verify or secure)");
     }
     if (const IniEntry* e = b.optional("match_senders")) {
         for (const std::string& m : split_list(e->value)) {
             std::string n = normalize_match(m);
             if (n.empty())
-                b.problem(e->line, "match_senders", "malformed entry '" + m + "' (expected user@domain or @domain)");
+                b.problem(e->line, "match_senders",
+                          "malformed entry '" + m + "' (expected user@domain or @domain)");
             else
                 b.p.match_senders.push_back(n);
         }
@@ -222,17 +248,24 @@ void check_clashes(PartnerTable& t) {
     std::unordered_map<std::string, std::size_t> ids, senders, matches;
     ids.reserve(t.partners.size());
     senders.reserve(t.partners.size());
-    auto clash = [&](std::size_t a, std::size_t b, const std::string& key, const std::string& what) {
+    auto clash = [&](std::size_t a, std::size_t b, const std::string& key,
+                     const std::string& what) {
         Partner& pa = t.partners[a];
         Partner& pb = t.partners[b];
-        pa.problems.push_back(Diag{t.path, pa.line, pa.id, key, what + " is also used by partner " + pb.id + " (line " + std::to_string(pb.line) + ")"});
-        pb.problems.push_back(Diag{t.path, pb.line, pb.id, key, what + " is also used by partner " + pa.id + " (line " + std::to_string(pa.line) + ")"});
+        pa.problems.push_back(Diag{t.path, pa.line, pa.id, key,
+                                   what + " is also used by partner " + pb.id + " (line " +
+                                       std::to_string(pb.line) + ")"});
+        pb.problems.push_back(Diag{t.path, pb.line, pb.id, key,
+                                   what + " is also used by partner " + pa.id + " (line " +
+                                       std::to_string(pa.line) + ")"});
     };
     for (std::size_t i = 0; i < t.partners.size(); i++) {
         Partner& p = t.partners[i];
         auto [it, fresh] = ids.emplace(p.id, i);
         if (!fresh) {
-            p.problems.push_back(Diag{t.path, p.line, p.id, "", "duplicate partner id (first defined on line " + std::to_string(t.partners[it->second].line) + ")"});
+            p.problems.push_back(Diag{t.path, p.line, p.id, "",
+                                      "duplicate partner id (first defined on line " +
+                                          std::to_string(t.partners[it->second].line) + ")"});
             continue;  // the second copy takes no part in the other checks
         }
         if (!p.sender.empty()) {
@@ -243,18 +276,53 @@ void check_clashes(PartnerTable& t) {
         }
         for (const std::string& m : p.match_senders) {
             auto [mi, mfresh] = matches.emplace(m, i);
-            if (!mfresh && mi->second != i) clash(mi->second, i, "match_senders", "match_senders entry " + m);
+            if (!mfresh && mi->second != i)
+                clash(mi->second, i, "match_senders", "match_senders entry " + m);
         }
     }
+}
+
+// Hand each entry and syntax error of INI to the partner section it sits in
+// (by line: sections with the same name are different partners). What lies
+// before the first section is only a warning: it belongs to no partner.
+std::vector<std::vector<const IniEntry*>> distribute(const IniFile& ini, PartnerTable& t) {
+    std::vector<std::vector<const IniEntry*>> entries(t.partners.size());
+    auto owner = [&](int line) -> long {
+        auto it = std::upper_bound(ini.sections.begin(), ini.sections.end(), line,
+                                   [](int l, const IniSection& s) { return l < s.line; });
+        return static_cast<long>(it - ini.sections.begin()) - 1;
+    };
+    for (const IniEntry& e : ini.entries) {
+        long o = owner(e.line);
+        if (o < 0)
+            t.warnings.push_back(Diag{t.path, e.line, "", e.key,
+                                      "setting outside of any [partner] section is ignored"});
+        else
+            entries[static_cast<std::size_t>(o)].push_back(&e);
+    }
+    for (const Diag& d : ini.errors) {
+        long o = d.line > 0 ? owner(d.line) : -1;
+        if (d.line == 0)
+            t.errors.push_back(d);
+        else if (o < 0)
+            t.warnings.push_back(d);
+        else
+            t.partners[static_cast<std::size_t>(o)].problems.push_back(
+                Diag{d.file, d.line, t.partners[static_cast<std::size_t>(o)].id, d.key, d.message});
+    }
+    return entries;
 }
 
 }  // namespace
 
 const char* tls_level_name(TlsLevel t) {
     switch (t) {
-        case TlsLevel::encrypt: return "encrypt";
-        case TlsLevel::verify: return "verify";
-        case TlsLevel::secure: return "secure";
+        case TlsLevel::encrypt:
+            return "encrypt";
+        case TlsLevel::verify:
+            return "verify";
+        case TlsLevel::secure:
+            return "secure";
     }
     return "encrypt";
 }
@@ -276,14 +344,19 @@ const std::string& Partner::transport(const Config& cfg) const {
     return implicit_tls(cfg) ? cfg.partner_smtps_transport : cfg.partner_transport;
 }
 
-std::string Partner::nexthop() const { return "[" + host + "]:" + (port ? std::to_string(*port) : "?"); }
+std::string Partner::nexthop() const {
+    return "[" + host + "]:" + (port ? std::to_string(*port) : "?");
+}
 
-std::string Partner::route_value(const Config& cfg) const { return transport(cfg) + ":" + nexthop(); }
+std::string Partner::route_value(const Config& cfg) const {
+    return transport(cfg) + ":" + nexthop();
+}
 
 // Globally eligible and, when the partner narrowed its list, on it.
 bool Partner::takes(const Config& cfg, std::string_view category) const {
     if (!cfg.categories.eligible(category)) return false;
-    return !narrowed || std::find(categories.begin(), categories.end(), category) != categories.end();
+    return !narrowed ||
+           std::find(categories.begin(), categories.end(), category) != categories.end();
 }
 
 const Partner* PartnerTable::find(std::string_view id) const {
@@ -303,7 +376,8 @@ const Partner* PartnerTable::by_envelope_sender(std::string_view addr) const {
 }
 
 std::size_t PartnerTable::active_count() const {
-    return static_cast<std::size_t>(std::count_if(partners.begin(), partners.end(), [](const Partner& p) { return p.active; }));
+    return static_cast<std::size_t>(
+        std::count_if(partners.begin(), partners.end(), [](const Partner& p) { return p.active; }));
 }
 
 // Build the hash maps: first id wins; an entry two partners claim maps to none.
@@ -335,30 +409,13 @@ PartnerTable load_partners_ini(const IniFile& ini, const Config& cfg) {
         t.partners.push_back(std::move(p));
     }
 
-    // Hand each entry and syntax error to the section it sits in (by line:
-    // sections with the same name are different partners).
-    std::vector<std::vector<const IniEntry*>> entries(t.partners.size());
-    auto owner = [&](int line) -> long {
-        auto it = std::upper_bound(ini.sections.begin(), ini.sections.end(), line,
-                                   [](int l, const IniSection& s) { return l < s.line; });
-        return static_cast<long>(it - ini.sections.begin()) - 1;
-    };
-    for (const IniEntry& e : ini.entries) {
-        long o = owner(e.line);
-        if (o < 0) t.warnings.push_back(Diag{t.path, e.line, "", e.key, "setting outside of any [partner] section is ignored"});
-        else entries[static_cast<std::size_t>(o)].push_back(&e);
-    }
-    for (const Diag& d : ini.errors) {
-        long o = d.line > 0 ? owner(d.line) : -1;
-        if (d.line == 0) t.errors.push_back(d);
-        else if (o < 0) t.warnings.push_back(d);
-        else t.partners[static_cast<std::size_t>(o)].problems.push_back(Diag{d.file, d.line, t.partners[static_cast<std::size_t>(o)].id, d.key, d.message});
-    }
-
+    std::vector<std::vector<const IniEntry*>> entries = distribute(ini, t);
     for (std::size_t i = 0; i < t.partners.size(); i++) {
         Partner& p = t.partners[i];
         if (!valid_partner_id(p.id))
-            p.problems.push_back(Diag{t.path, p.line, p.id, "", "invalid partner id (expected 1-64 characters of a-z, 0-9, '.', '_', '-')"});
+            p.problems.push_back(
+                Diag{t.path, p.line, p.id, "",
+                     "invalid partner id (expected 1-64 characters of a-z, 0-9, '.', '_', '-')"});
         Builder b{t.path, p, {}};
         collect(b, entries[i]);
         check_relay(b);

@@ -20,10 +20,17 @@ void expect_eq(long got, long want, const char* what) {
     ck_assert_msg(got == want, "%s: got %ld, want %ld", what, got, want);
 }
 
-const char* const kEligible[] = {"verification-link",   "verification-url", "kyb-info-request",
-                                 "kyb-expiration-extension", "custom",       "verification-result",
-                                 "aml-alert",           "expiration-reminder", "webhook-failure",
-                                 "finance-report",      "admin-notification"};
+const char* const kEligible[] = {"verification-link",
+                                 "verification-url",
+                                 "kyb-info-request",
+                                 "kyb-expiration-extension",
+                                 "custom",
+                                 "verification-result",
+                                 "aml-alert",
+                                 "expiration-reminder",
+                                 "webhook-failure",
+                                 "finance-report",
+                                 "admin-notification"};
 
 // Compile a rule or fail the test with the reason.
 std::shared_ptr<const ClassifyRule> rule(const std::string& spec) {
@@ -62,7 +69,8 @@ END_TEST
 
 START_TEST(unclassified_cannot_be_eligible) {
     CategoryRegistry r = CategoryRegistry::defaults();
-    ck_assert_msg(!r.set(std::string(kUnclassified), Eligibility::eligible), "got true, want false");
+    ck_assert_msg(!r.set(std::string(kUnclassified), Eligibility::eligible),
+                  "got true, want false");
     ck_assert_msg(!r.eligible(kUnclassified), "unclassified: got eligible, want global");
     ck_assert_msg(!r.set("Bad Id", Eligibility::global), "invalid id: got true, want false");
 }
@@ -72,9 +80,15 @@ START_TEST(category_id_syntax) {
     struct Row {
         std::string id;
         bool ok;
-    } rows[] = {{"aml-alert", true},       {"a.b_c-1", true},         {std::string(64, 'a'), true},
-                {"", false},               {std::string(65, 'a'), false}, {"AML", false},
-                {"a b", false},            {"a:b", false},            {"é", false}};
+    } rows[] = {{"aml-alert", true},
+                {"a.b_c-1", true},
+                {std::string(64, 'a'), true},
+                {"", false},
+                {std::string(65, 'a'), false},
+                {"AML", false},
+                {"a b", false},
+                {"a:b", false},
+                {"é", false}};
     for (const auto& r : rows)
         ck_assert_msg(valid_category_id(r.id) == r.ok, "valid_category_id('%s'): got %d, want %d",
                       r.id.c_str(), !r.ok, r.ok);
@@ -99,8 +113,9 @@ START_TEST(sender_rule_matches_address) {
 END_TEST
 
 START_TEST(bad_rules_are_rejected_with_a_reason) {
-    const char* specs[] = {"header:Subject:([unclosed", "subject:foo", "header:Subject", "header::x",
-                           "sender:", "header:Bad Name:x"};
+    const char* specs[] = {
+        "header:Subject:([unclosed", "subject:foo", "header:Subject", "header::x", "sender:",
+        "header:Bad Name:x"};
     for (const char* spec : specs) {
         std::string err;
         auto r = ClassifyRule::compile("custom", spec, err);
@@ -134,14 +149,16 @@ START_TEST(classify_rules_keep_file_order_and_kinds) {
 END_TEST
 
 START_TEST(classify_may_precede_categories_in_the_file) {
-    Config c = prm::test::config_ok("[classify]\nbilling = sender:^billing@\n[categories]\nbilling = global\n");
+    Config c = prm::test::config_ok(
+        "[classify]\nbilling = sender:^billing@\n[categories]\nbilling = global\n");
     expect_eq(static_cast<long>(c.rules.size()), 1, "rules");
     ck_assert_msg(c.categories.known("billing"), "billing: got unknown, want known");
 }
 END_TEST
 
 START_TEST(classify_bad_regex_names_the_line) {
-    ConfigResult r = prm::test::config_from("[classify]\ncustom = header:Subject:ok\ncustom = header:Subject:(\n");
+    ConfigResult r = prm::test::config_from(
+        "[classify]\ncustom = header:Subject:ok\ncustom = header:Subject:(\n");
     expect_eq(static_cast<long>(r.errors.size()), 1, "errors");
     expect_eq(r.errors[0].line, 5, "line");
     expect_eq(r.errors[0].key, "custom", "key");
@@ -160,14 +177,14 @@ START_TEST(categories_section_validation) {
         const char* text;
         long errors;
     } rows[] = {
-        {"billing = global\n", 0},        {"billing = eligible\n", 0}, {"billing = maybe\n", 1},
-        {"Billing = global\n", 1},        {"unclassified = eligible\n", 1},
-        {"aml-alert = global\naml-alert = eligible\n", 1},
+        {"billing = global\n", 0},        {"billing = eligible\n", 0},
+        {"billing = maybe\n", 1},         {"Billing = global\n", 1},
+        {"unclassified = eligible\n", 1}, {"aml-alert = global\naml-alert = eligible\n", 1},
     };
     for (const auto& row : rows) {
         ConfigResult r = prm::test::config_from(std::string("[categories]\n") + row.text);
-        ck_assert_msg(static_cast<long>(r.errors.size()) == row.errors, "'%s': got %zu errors, want %ld",
-                      row.text, r.errors.size(), row.errors);
+        ck_assert_msg(static_cast<long>(r.errors.size()) == row.errors,
+                      "'%s': got %zu errors, want %ld", row.text, r.errors.size(), row.errors);
     }
 }
 END_TEST

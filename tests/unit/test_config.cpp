@@ -58,9 +58,11 @@ START_TEST(every_key_default) {
     expect_eq(c.log_facility, "mail", "log_facility");
     ck_assert_msg(c.mode == Mode::enforce, "mode: got shadow, want enforce");
     expect_eq(c.on_error, "accept", "on_error");
-    expect_eq(c.partner_transport + " " + c.partner_smtps_transport, "partner partner-smtps", "transports");
+    expect_eq(c.partner_transport + " " + c.partner_smtps_transport, "partner partner-smtps",
+              "transports");
     expect_eq(static_cast<long>(c.implicit_tls_ports.size()), 2, "implicit_tls_ports");
-    expect_eq(c.implicit_tls_ports[0] * 10000 + c.implicit_tls_ports[1], 465 * 10000 + 2465, "ports");
+    expect_eq(c.implicit_tls_ports[0] * 10000 + c.implicit_tls_ports[1], 465 * 10000 + 2465,
+              "ports");
     expect_eq(c.stats_interval, 60, "stats_interval");
     expect_eq(c.partner_header + " " + c.category_header + " " + c.route_header,
               "X-Partner-Id X-Email-Category X-Partner-Relay-Route", "headers");
@@ -97,29 +99,43 @@ START_TEST(bad_value_for_each_typed_key) {
         const char* key;
         const char* value;
     } rows[] = {
-        {"milter", "socket", "tcp:25"},          {"milter", "socket", "inet:99999@localhost"},
-        {"milter", "socket", "local:relative"},  {"milter", "trusted_networks", "10.0.0.0/33"},
-        {"milter", "trusted_networks", "bogus"}, {"milter", "trust_authenticated", "maybe"},
-        {"milter", "fallback_daemon_name", "two words"}, {"milter", "pidfile", "relative.pid"},
-        {"milter", "log_level", "loud"},         {"milter", "log_level", "8"},
-        {"milter", "log_facility", "nope"},      {"milter", "mode", "dry-run"},
-        {"milter", "on_error", "reject"},        {"milter", "partner_transport", "Partner"},
-        {"milter", "partner_smtps_transport", "a_b"}, {"milter", "implicit_tls_ports", "465, 0"},
-        {"milter", "implicit_tls_ports", "smtps"}, {"milter", "stats_file", "stats.prom"},
-        {"milter", "stats_interval", "0"},       {"milter", "stats_interval", "86401"},
-        {"milter", "user", "a b"},               {"milter", "partners", ""},
-        {"headers", "partner", "X-Bad:Name"},    {"headers", "category", ""},
+        {"milter", "socket", "tcp:25"},
+        {"milter", "socket", "inet:99999@localhost"},
+        {"milter", "socket", "local:relative"},
+        {"milter", "trusted_networks", "10.0.0.0/33"},
+        {"milter", "trusted_networks", "bogus"},
+        {"milter", "trust_authenticated", "maybe"},
+        {"milter", "fallback_daemon_name", "two words"},
+        {"milter", "pidfile", "relative.pid"},
+        {"milter", "log_level", "loud"},
+        {"milter", "log_level", "8"},
+        {"milter", "log_facility", "nope"},
+        {"milter", "mode", "dry-run"},
+        {"milter", "on_error", "reject"},
+        {"milter", "partner_transport", "Partner"},
+        {"milter", "partner_smtps_transport", "a_b"},
+        {"milter", "implicit_tls_ports", "465, 0"},
+        {"milter", "implicit_tls_ports", "smtps"},
+        {"milter", "stats_file", "stats.prom"},
+        {"milter", "stats_interval", "0"},
+        {"milter", "stats_interval", "86401"},
+        {"milter", "user", "a b"},
+        {"milter", "partners", ""},
+        {"headers", "partner", "X-Bad:Name"},
+        {"headers", "category", ""},
         {"headers", "route", long_name.c_str()},
     };
     for (const auto& row : rows) {
-        std::string text = std::string("[") + row.section + "]\n" + row.key + " = " + row.value + "\n";
+        std::string text =
+            std::string("[") + row.section + "]\n" + row.key + " = " + row.value + "\n";
         ConfigResult r = config_from(text);
-        ck_assert_msg(r.errors.size() == 1, "%s = '%s': got %zu errors, want 1:\n%s", row.key, row.value,
-                      r.errors.size(), errors_of(r).c_str());
+        ck_assert_msg(r.errors.size() == 1, "%s = '%s': got %zu errors, want 1:\n%s", row.key,
+                      row.value, r.errors.size(), errors_of(r).c_str());
         expect_eq(r.errors[0].key, row.key, "error key");
         expect_eq(r.errors[0].line, 4, "error line");
         ck_assert_msg(r.errors[0].message.find("expected") != std::string::npos,
-                      "%s: message does not say what is expected: '%s'", row.key, r.errors[0].message.c_str());
+                      "%s: message does not say what is expected: '%s'", row.key,
+                      r.errors[0].message.c_str());
         ck_assert_msg(!r.config, "%s: got a config despite the error", row.key);
     }
 }
@@ -129,7 +145,8 @@ START_TEST(good_values_are_applied) {
     Config c = config_ok(
         "socket = inet:8891@127.0.0.1\ntrusted_networks = 10.0.0.0/8 192.168.1.0/24,2001:db8::/32\n"
         "trust_authenticated = false\nlog_level = debug\nlog_facility = LOCAL3\nmode = shadow\n"
-        "on_error = tempfail\nimplicit_tls_ports = 465\nstats_interval = 86400\npidfile = /run/x.pid\n"
+        "on_error = tempfail\nimplicit_tls_ports = 465\nstats_interval = 86400\npidfile = "
+        "/run/x.pid\n"
         "[headers]\nroute = X-Route\n");
     expect_eq(c.socket, "inet:8891@127.0.0.1", "socket");
     expect_eq(static_cast<long>(c.trusted_networks.size()), 3, "networks");
@@ -163,12 +180,13 @@ START_TEST(unknown_section_carries_line) {
 END_TEST
 
 START_TEST(duplicate_key_names_both_lines) {
-    ConfigResult r = config_from("log_level = info\n[headers]\nroute = A\n[milter]\nlog_level = debug\n");
+    ConfigResult r =
+        config_from("log_level = info\n[headers]\nroute = A\n[milter]\nlog_level = debug\n");
     expect_eq(static_cast<long>(r.errors.size()), 1, "errors");
     expect_eq(r.errors[0].line, 7, "line of the second copy");
     expect_eq(r.errors[0].key, "log_level", "key");
-    ck_assert_msg(r.errors[0].message.find("line 3") != std::string::npos, "got '%s', want the first line",
-                  r.errors[0].message.c_str());
+    ck_assert_msg(r.errors[0].message.find("line 3") != std::string::npos,
+                  "got '%s', want the first line", r.errors[0].message.c_str());
 }
 END_TEST
 
@@ -177,7 +195,8 @@ START_TEST(missing_fallback_sender) {
     expect_eq(static_cast<long>(r.errors.size()), 1, "errors");
     expect_eq(r.errors[0].line, 0, "line");
     expect_eq(r.errors[0].key, "fallback_sender", "key");
-    ConfigResult bad = load_config_ini(parse_ini_text("m.conf", "[milter]\nfallback_sender = not an address\n"));
+    ConfigResult bad =
+        load_config_ini(parse_ini_text("m.conf", "[milter]\nfallback_sender = not an address\n"));
     expect_eq(static_cast<long>(bad.errors.size()), 1, "errors for a malformed sender");
     expect_eq(bad.errors[0].line, 2, "line of the malformed sender");
 }
@@ -201,7 +220,8 @@ START_TEST(header_names_must_differ) {
 END_TEST
 
 START_TEST(setting_outside_a_section) {
-    ConfigResult r = load_config_ini(parse_ini_text("m.conf", "stray = 1\n[milter]\nfallback_sender = a@b.example\n"));
+    ConfigResult r = load_config_ini(
+        parse_ini_text("m.conf", "stray = 1\n[milter]\nfallback_sender = a@b.example\n"));
     expect_eq(static_cast<long>(r.errors.size()), 1, "errors");
     expect_eq(r.errors[0].line, 1, "line");
 }
@@ -216,12 +236,12 @@ START_TEST(multi_line_values_only_for_lists) {
 END_TEST
 
 START_TEST(relative_partner_path_follows_config_dir) {
-    ConfigResult r = load_config_ini(
-        parse_ini_text("/etc/prm/main.conf", "[milter]\nfallback_sender = a@b.example\npartners = p.conf\n"));
+    ConfigResult r = load_config_ini(parse_ini_text(
+        "/etc/prm/main.conf", "[milter]\nfallback_sender = a@b.example\npartners = p.conf\n"));
     ck_assert_msg(r.config.has_value(), "rejected: %s", errors_of(r).c_str());
     expect_eq(r.config->partners, "/etc/prm/p.conf", "resolved path");
-    r = load_config_ini(parse_ini_text("/etc/prm/main.conf",
-                                       "[milter]\nfallback_sender = a@b.example\npartners = /srv/p.conf\n"));
+    r = load_config_ini(parse_ini_text(
+        "/etc/prm/main.conf", "[milter]\nfallback_sender = a@b.example\npartners = /srv/p.conf\n"));
     expect_eq(r.config->partners, "/srv/p.conf", "absolute path kept");
 }
 END_TEST
@@ -232,23 +252,33 @@ START_TEST(network_parse_and_contains) {
         const char* addr;
         bool in;
     } rows[] = {
-        {"127.0.0.0/8", "127.1.2.3", true},       {"127.0.0.0/8", "128.0.0.1", false},
-        {"10.1.2.3", "10.1.2.3", true},           {"10.1.2.3", "10.1.2.4", false},
-        {"192.168.0.0/23", "192.168.1.255", true}, {"192.168.0.0/23", "192.168.2.0", false},
-        {"0.0.0.0/0", "8.8.8.8", true},           {"::1/128", "::1", true},
-        {"::1/128", "IPv6:::1", true},            {"::1/128", "[::1]", true},
-        {"2001:db8::/32", "IPv6:2001:DB8:0:1::5", true}, {"2001:db8::/32", "2001:db9::1", false},
-        {"10.0.0.0/8", "::ffff:10.9.8.7", true},  {"10.0.0.0/8", "IPv6:::1", false},
-        {"::1/128", "127.0.0.1", false},          {"10.0.0.0/8", "", false},
-        {"10.0.0.0/8", "garbage", false},         {"fe80::/10", "fe80::1%eth0", true},
+        {"127.0.0.0/8", "127.1.2.3", true},
+        {"127.0.0.0/8", "128.0.0.1", false},
+        {"10.1.2.3", "10.1.2.3", true},
+        {"10.1.2.3", "10.1.2.4", false},
+        {"192.168.0.0/23", "192.168.1.255", true},
+        {"192.168.0.0/23", "192.168.2.0", false},
+        {"0.0.0.0/0", "8.8.8.8", true},
+        {"::1/128", "::1", true},
+        {"::1/128", "IPv6:::1", true},
+        {"::1/128", "[::1]", true},
+        {"2001:db8::/32", "IPv6:2001:DB8:0:1::5", true},
+        {"2001:db8::/32", "2001:db9::1", false},
+        {"10.0.0.0/8", "::ffff:10.9.8.7", true},
+        {"10.0.0.0/8", "IPv6:::1", false},
+        {"::1/128", "127.0.0.1", false},
+        {"10.0.0.0/8", "", false},
+        {"10.0.0.0/8", "garbage", false},
+        {"fe80::/10", "fe80::1%eth0", true},
     };
     for (const auto& row : rows) {
         auto n = Network::parse(row.net);
         ck_assert_msg(n.has_value(), "parse('%s') failed", row.net);
-        ck_assert_msg(n->contains(row.addr) == row.in, "%s contains '%s': got %d, want %d", row.net, row.addr,
-                      !row.in, row.in);
+        ck_assert_msg(n->contains(row.addr) == row.in, "%s contains '%s': got %d, want %d", row.net,
+                      row.addr, !row.in, row.in);
     }
-    for (const char* bad : {"10.0.0.0/33", "::/129", "10.0.0/8", "10.0.0.0/", "10.0.0.0/-1", "x", ""})
+    for (const char* bad :
+         {"10.0.0.0/33", "::/129", "10.0.0/8", "10.0.0.0/", "10.0.0.0/-1", "x", ""})
         ck_assert_msg(!Network::parse(bad), "parse('%s'): got accepted, want rejected", bad);
 }
 END_TEST
@@ -256,10 +286,12 @@ END_TEST
 START_TEST(dump_reads_back_the_same) {
     Config c = config_ok(
         "trusted_networks = 10.0.0.0/8\nmode = shadow\n[categories]\nbilling = eligible\n"
-        "[classify]\nbilling = sender:^billing@\n[fallback_senders]\nbilling = bill@platform.example\n");
+        "[classify]\nbilling = sender:^billing@\n[fallback_senders]\nbilling = "
+        "bill@platform.example\n");
     std::string dump = dump_config(c);
     ConfigResult again = load_config_ini(parse_ini_text("dump.conf", dump));
-    ck_assert_msg(again.config.has_value(), "dump does not load:\n%s\n%s", errors_of(again).c_str(), dump.c_str());
+    ck_assert_msg(again.config.has_value(), "dump does not load:\n%s\n%s", errors_of(again).c_str(),
+                  dump.c_str());
     std::string dump2 = dump_config(*again.config);
     expect_eq(dump2.substr(dump2.find('\n')), dump.substr(dump.find('\n')), "second dump");
     expect_eq(dumped(dump, "classify", "billing"), "sender:^billing@", "rule in the dump");

@@ -34,7 +34,8 @@ std::string all_errors(const IniFile& f) {
 }  // namespace
 
 START_TEST(entries_keep_order_section_and_line) {
-    IniFile f = parse_ini_text("t.conf", "; comment\n[milter]\nsocket = inet:1@h\n\n[headers]\nroute=X-R\n");
+    IniFile f = parse_ini_text("t.conf",
+                               "; comment\n[milter]\nsocket = inet:1@h\n\n[headers]\nroute=X-R\n");
     ck_assert_msg(f.errors.empty(), "unexpected errors: %s", all_errors(f).c_str());
     expect_eq(static_cast<long>(f.entries.size()), 2, "entries");
     expect_eq(f.entries[0].section, "milter", "first section");
@@ -153,8 +154,8 @@ START_TEST(unreadable_file_gives_line_zero_error) {
     IniFile f = read_ini("/nonexistent/prm-test.conf");
     expect_eq(static_cast<long>(f.errors.size()), 1, "errors");
     expect_eq(f.errors[0].line, 0, "line");
-    ck_assert_msg(f.errors[0].str().find("/nonexistent/prm-test.conf: cannot read") == 0, "got '%s'",
-                  f.errors[0].str().c_str());
+    ck_assert_msg(f.errors[0].str().find("/nonexistent/prm-test.conf: cannot read") == 0,
+                  "got '%s'", f.errors[0].str().c_str());
 }
 END_TEST
 
@@ -163,7 +164,8 @@ START_TEST(read_ini_reads_a_real_file) {
     int fd = mkstemp(path);
     ck_assert_msg(fd >= 0, "mkstemp failed");
     std::string text = "[x]\nk = v\n";
-    ck_assert_msg(write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()), "write");
+    ck_assert_msg(write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()),
+                  "write");
     close(fd);
     IniFile f = read_ini(path);
     unlink(path);
@@ -181,7 +183,8 @@ START_TEST(diag_rendering) {
         {{"f.conf", 12, "milter", "socket", "bad"}, "f.conf:12: [milter] socket: bad"},
         {{"f.conf", 0, "", "", "cannot read"}, "f.conf: cannot read"},
         {{"f.conf", 3, "", "", "syntax"}, "f.conf:3: syntax"},
-        {{"f.conf", 0, "milter", "fallback_sender", "missing"}, "f.conf: [milter] fallback_sender: missing"},
+        {{"f.conf", 0, "milter", "fallback_sender", "missing"},
+         "f.conf: [milter] fallback_sender: missing"},
         {{"f.conf", 7, "acme", "", "invalid id"}, "f.conf:7: [acme] invalid id"},
     };
     for (const auto& r : rows) expect_eq(r.d.str(), r.want, "Diag::str");

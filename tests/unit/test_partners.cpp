@@ -57,15 +57,16 @@ Partner one(const std::string& text) {
 // Fail unless P is inactive with a reason containing WANT.
 void expect_inactive(const Partner& p, const std::string& want, const std::string& what) {
     ck_assert_msg(!p.active, "%s: got active, want inactive (%s)", what.c_str(), want.c_str());
-    ck_assert_msg(p.reason.find(want) != std::string::npos, "%s: got reason '%s', want '%s'", what.c_str(),
-                  p.reason.c_str(), want.c_str());
-    ck_assert_msg(!p.problems.empty() && p.problems[0].line > 0, "%s: problem without a line", what.c_str());
+    ck_assert_msg(p.reason.find(want) != std::string::npos, "%s: got reason '%s', want '%s'",
+                  what.c_str(), p.reason.c_str(), want.c_str());
+    ck_assert_msg(!p.problems.empty() && p.problems[0].line > 0, "%s: problem without a line",
+                  what.c_str());
 }
 
 // Write TEXT to a new temp file with MODE; returns its path.
 std::string temp_file(const std::string& text, mode_t mode, const char* name = "prm-test") {
-    std::string path = std::string("/tmp/") + name + "-" + std::to_string(getpid()) + "-" +
-                       std::to_string(rand());
+    std::string path =
+        std::string("/tmp/") + name + "-" + std::to_string(getpid()) + "-" + std::to_string(rand());
     std::ofstream(path) << text;
     chmod(path.c_str(), mode);
     return path;
@@ -97,21 +98,24 @@ END_TEST
 
 START_TEST(missing_or_malformed_sender_deactivates) {
     expect_inactive(one(acme_with("sender", "")), "missing sender", "no sender");
-    for (const char* bad : {"news", "news@", "@acme.example", "news@@acme.example", "news@acme..example"})
-        expect_inactive(one(acme_with("sender", std::string("sender = ") + bad + "\n")), "sender", bad);
+    for (const char* bad :
+         {"news", "news@", "@acme.example", "news@@acme.example", "news@acme..example"})
+        expect_inactive(one(acme_with("sender", std::string("sender = ") + bad + "\n")), "sender",
+                        bad);
 }
 END_TEST
 
 START_TEST(port_range_and_syntax) {
     for (const char* bad : {"-1", "65536", "abc", "", "25x", "2 5", "99999999"})
-        expect_inactive(one(acme_with("port", std::string("port = ") + bad + "\n")), "port must be a whole number",
-                        std::string("port '") + bad + "'");
+        expect_inactive(one(acme_with("port", std::string("port = ") + bad + "\n")),
+                        "port must be a whole number", std::string("port '") + bad + "'");
     for (int good : {0, 25, 465, 65535}) {
         Partner p = one(acme_with("port", "port = " + std::to_string(good) + "\n"));
         ck_assert_msg(p.active, "port %d: got inactive (%s), want active", good, p.reason.c_str());
         expect_eq(p.port.value_or(1), good, "port value");
     }
-    ck_assert_msg(one(acme_with("port", "port =   587  \n")).active, "port with spaces around: got inactive");
+    ck_assert_msg(one(acme_with("port", "port =   587  \n")).active,
+                  "port with spaces around: got inactive");
 }
 END_TEST
 
@@ -125,10 +129,12 @@ START_TEST(tls_levels) {
                 {"may", false, TlsLevel::encrypt},    {"Secure", false, TlsLevel::encrypt}};
     for (const auto& r : rows) {
         Partner p = one(std::string(kAcme) + "tls = " + r.value + "\n");
-        ck_assert_msg(p.active == r.ok, "tls '%s': got active=%d, want %d (%s)", r.value, p.active, r.ok,
-                      p.reason.c_str());
-        if (r.ok) expect_eq(tls_level_name(p.tls), tls_level_name(r.want), "tls level");
-        else expect_inactive(p, "unknown tls level", r.value);
+        ck_assert_msg(p.active == r.ok, "tls '%s': got active=%d, want %d (%s)", r.value, p.active,
+                      r.ok, p.reason.c_str());
+        if (r.ok)
+            expect_eq(tls_level_name(p.tls), tls_level_name(r.want), "tls level");
+        else
+            expect_inactive(p, "unknown tls level", r.value);
     }
 }
 END_TEST
@@ -138,13 +144,16 @@ START_TEST(category_narrowing) {
     Partner p = one(std::string(kAcme) + "categories = aml-alert, custom\n");
     ck_assert_msg(p.active && p.narrowed, "narrowed partner: got inactive or not narrowed");
     ck_assert_msg(p.takes(cfg, "aml-alert"), "takes aml-alert: got false");
-    ck_assert_msg(!p.takes(cfg, "finance-report"), "takes finance-report: got true, want false (opted out)");
+    ck_assert_msg(!p.takes(cfg, "finance-report"),
+                  "takes finance-report: got true, want false (opted out)");
     ck_assert_msg(!p.takes(cfg, "unclassified"), "takes unclassified: got true");
-    expect_inactive(one(std::string(kAcme) + "categories = aml-alert, no-such\n"), "unknown category 'no-such'",
-                    "unknown category");
-    expect_inactive(one(std::string(kAcme) + "categories = unclassified\n"), "not eligible", "global category");
+    expect_inactive(one(std::string(kAcme) + "categories = aml-alert, no-such\n"),
+                    "unknown category 'no-such'", "unknown category");
+    expect_inactive(one(std::string(kAcme) + "categories = unclassified\n"), "not eligible",
+                    "global category");
     Partner all = one(kAcme);
-    ck_assert_msg(all.takes(cfg, "finance-report") && !all.narrowed, "un-narrowed partner: want every eligible");
+    ck_assert_msg(all.takes(cfg, "finance-report") && !all.narrowed,
+                  "un-narrowed partner: want every eligible");
 }
 END_TEST
 
@@ -154,17 +163,19 @@ START_TEST(invalid_and_duplicate_ids) {
         text.replace(0, text.find(']') + 1, std::string("[") + id + "]");
         expect_inactive(one(text), "invalid partner id", id);
     }
-    PartnerTable t = partners_from(std::string(kAcme) + acme_with("sender", "sender = other@acme.example\n"),
-                                   config_ok());
-    ck_assert_msg(t.partners[0].active, "first acme: got inactive (%s)", t.partners[0].reason.c_str());
+    PartnerTable t = partners_from(
+        std::string(kAcme) + acme_with("sender", "sender = other@acme.example\n"), config_ok());
+    ck_assert_msg(t.partners[0].active, "first acme: got inactive (%s)",
+                  t.partners[0].reason.c_str());
     expect_inactive(t.partners[1], "duplicate partner id (first defined on line 1)", "second acme");
     ck_assert_msg(t.find("acme") == &t.partners[0], "find(acme): want the first one");
 }
 END_TEST
 
 START_TEST(shared_sender_deactivates_both) {
-    std::string globex = "[globex]\nhost = mx.globex.example\nport = 587\nusername = g\npassword = p\n"
-                         "sender = NEWS@acme.example\n";
+    std::string globex =
+        "[globex]\nhost = mx.globex.example\nport = 587\nusername = g\npassword = p\n"
+        "sender = NEWS@acme.example\n";
     PartnerTable t = partners_from(std::string(kAcme) + globex, config_ok());
     expect_inactive(t.partners[0], "also used by partner globex", "acme");
     expect_inactive(t.partners[1], "also used by partner acme", "globex");
@@ -177,7 +188,7 @@ START_TEST(host_and_username_injection) {
         const char* line;
     } rows[] = {
         {"host", "host = mx.acme.example\n  smtp.evil.example\n"},  // LF via continuation
-        {"host", "host = mx.acme.example\rx\n"},                     // CR inside the line
+        {"host", "host = mx.acme.example\rx\n"},                    // CR inside the line
         {"host", "host = mx acme.example\n"},
         {"host", "host = mx.acme.example,evil.example\n"},
         {"host", "host = [mx.acme.example]\n"},
@@ -194,18 +205,20 @@ START_TEST(host_and_username_injection) {
     for (const auto& r : rows) {
         Partner p = one(acme_with(r.key, r.line));
         ck_assert_msg(!p.active, "'%s': got active, want inactive", r.line);
-        ck_assert_msg(p.reason.find(r.key) != std::string::npos, "'%s': reason '%s' does not name %s", r.line,
-                      p.reason.c_str(), r.key);
+        ck_assert_msg(p.reason.find(r.key) != std::string::npos,
+                      "'%s': reason '%s' does not name %s", r.line, p.reason.c_str(), r.key);
     }
     for (const char* host : {"mx.acme.example", "MX-1.acme.example", "localhost", "192.0.2.10"})
-        ck_assert_msg(one(acme_with("host", std::string("host = ") + host + "\n")).active, "host %s rejected", host);
+        ck_assert_msg(one(acme_with("host", std::string("host = ") + host + "\n")).active,
+                      "host %s rejected", host);
 }
 END_TEST
 
 START_TEST(password_never_in_any_text) {
     const std::string secret = "S3cr3t-pass-w0rd";
     std::string text = "[a]\nhost = bad host\nport = x\nusername = u:1\npassword = " + secret +
-                       "\nsender = bad\nbogus = 1\n[b]\npassword = " + secret + "\n  " + secret + "\n";
+                       "\nsender = bad\nbogus = 1\n[b]\npassword = " + secret + "\n  " + secret +
+                       "\n";
     PartnerTable t = partners_from(text, config_ok());
     std::string all;
     for (const auto& p : t.partners) {
@@ -214,14 +227,16 @@ START_TEST(password_never_in_any_text) {
     }
     for (const auto& d : t.warnings) all += d.str();
     ck_assert_msg(all.find(secret) == std::string::npos, "password found in: %s", all.c_str());
-    ck_assert_msg(!t.partners[0].active && !t.partners[1].active, "both partners should be inactive");
+    ck_assert_msg(!t.partners[0].active && !t.partners[1].active,
+                  "both partners should be inactive");
 }
 END_TEST
 
 START_TEST(one_broken_partner_does_not_stop_others) {
-    std::string text = std::string(kAcme) + "[broken]\nhost = x\nport = nope\n[bad line\n" +
-                       "[initech]\nhost = smtp.initech.example\nport = 465\nusername = i\npassword = p\n"
-                       "sender = mail@initech.example\nmatch_senders = @initech.example\n";
+    std::string text =
+        std::string(kAcme) + "[broken]\nhost = x\nport = nope\n[bad line\n" +
+        "[initech]\nhost = smtp.initech.example\nport = 465\nusername = i\npassword = p\n"
+        "sender = mail@initech.example\nmatch_senders = @initech.example\n";
     PartnerTable t = partners_from(text, config_ok());
     expect_eq(static_cast<long>(t.partners.size()), 3, "partners");
     expect_eq(static_cast<long>(t.active_count()), 2, "active partners");
@@ -241,9 +256,12 @@ START_TEST(lookup_by_envelope_sender) {
     struct Row {
         const char* addr;
         const char* want;
-    } rows[] = {{"ceo@globex.example", "acme"},   {"CEO@globex.example", "globex"},
-                {"x@GLOBEX.Example", "globex"},   {"anyone@acme.example", "acme"},
-                {"a@sub.acme.example", ""},       {"nobody@example.org", ""},
+    } rows[] = {{"ceo@globex.example", "acme"},
+                {"CEO@globex.example", "globex"},
+                {"x@GLOBEX.Example", "globex"},
+                {"anyone@acme.example", "acme"},
+                {"a@sub.acme.example", ""},
+                {"nobody@example.org", ""},
                 {"", ""}};
     for (const auto& r : rows) {
         const Partner* p = t.by_envelope_sender(r.addr);
@@ -259,8 +277,10 @@ START_TEST(match_senders_conflicts_and_syntax) {
     PartnerTable t = partners_from(text, config_ok());
     expect_inactive(t.partners[0], "also used by partner globex", "acme");
     expect_inactive(t.partners[1], "also used by partner acme", "globex");
-    ck_assert_msg(t.by_envelope_sender("x@shared.example") == nullptr, "ambiguous entry: got a partner");
-    expect_inactive(one(std::string(kAcme) + "match_senders = @, a@\n"), "malformed entry", "bad entries");
+    ck_assert_msg(t.by_envelope_sender("x@shared.example") == nullptr,
+                  "ambiguous entry: got a partner");
+    expect_inactive(one(std::string(kAcme) + "match_senders = @, a@\n"), "malformed entry",
+                    "bad entries");
 }
 END_TEST
 
@@ -294,8 +314,9 @@ START_TEST(hundred_thousand_partners_load) {
     text.reserve(100000 * 150);
     for (int i = 0; i < 100000; i++) {
         std::string id = "p" + std::to_string(i);
-        text += "[" + id + "]\nhost = mx" + std::to_string(i % 500) + ".example.com\nport = 587\nusername = " + id +
-                "\npassword = pw\nsender = news@" + id + ".example\nmatch_senders = @" + id + ".example\n";
+        text += "[" + id + "]\nhost = mx" + std::to_string(i % 500) +
+                ".example.com\nport = 587\nusername = " + id + "\npassword = pw\nsender = news@" +
+                id + ".example\nmatch_senders = @" + id + ".example\n";
     }
     PartnerTable t = partners_from(text, config_ok());
     expect_eq(static_cast<long>(t.partners.size()), 100000, "partners");
@@ -308,10 +329,12 @@ START_TEST(hundred_thousand_partners_load) {
 END_TEST
 
 START_TEST(snapshot_loads_and_warns_per_inactive_partner) {
-    std::string ptab = temp_file(std::string(kAcme) + "[globex]\nhost = mx.globex.example\nport = 25\n"
-                                                      "username = g\nsender = n@globex.example\n",
+    std::string ptab = temp_file(std::string(kAcme) +
+                                     "[globex]\nhost = mx.globex.example\nport = 25\n"
+                                     "username = g\nsender = n@globex.example\n",
                                  0600);
-    std::string conf = temp_file("[milter]\nfallback_sender = noreply@platform.example\npartners = " + ptab + "\n", 0644);
+    std::string conf = temp_file(
+        "[milter]\nfallback_sender = noreply@platform.example\npartners = " + ptab + "\n", 0644);
     SnapshotResult r = load_snapshot(conf, 7);
     ck_assert_msg(r.snapshot != nullptr, "snapshot: got null (%zu errors)", r.errors.size());
     expect_eq(static_cast<long>(r.snapshot->generation), 7, "generation");
@@ -321,7 +344,8 @@ START_TEST(snapshot_loads_and_warns_per_inactive_partner) {
 
     unlink(ptab.c_str());  // an unreadable table fails the load (old snapshot kept)
     r = load_snapshot(conf, 8);
-    ck_assert_msg(r.snapshot == nullptr && r.errors.size() == 1, "missing table: want one error, no snapshot");
+    ck_assert_msg(r.snapshot == nullptr && r.errors.size() == 1,
+                  "missing table: want one error, no snapshot");
     unlink(conf.c_str());
     r = load_snapshot(conf, 9);
     ck_assert_msg(r.snapshot == nullptr && !r.errors.empty(), "missing config: want an error");
