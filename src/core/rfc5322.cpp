@@ -53,26 +53,21 @@ bool is_alnum(char c) {
 }
 // RFC 5322 atext, ASCII only.
 bool is_atext(char c) {
-    return is_alnum(c) || (c != '\0' && std::string_view("!#$%&'*+-/=?^_`{|}~").find(c) !=
-                                            std::string_view::npos);
+    return is_alnum(c) ||
+           (c != '\0' && std::string_view("!#$%&'*+-/=?^_`{|}~").find(c) != std::string_view::npos);
 }
 // Domain literal content: IPv4, "IPv6:..." and tagged literals only need
 // these; '<', '>', '"' and the like would make "[...]" ambiguous to readers
 // that do not parse literals (found by fuzz_envelope: "a@[>@Y]").
 bool literal_char(char c) { return is_alnum(c) || c == '.' || c == ':' || c == '-'; }
 char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-bool has_8bit(std::string_view s) {
-    for (char c : s)
-        if (is_8bit(c)) return true;
-    return false;
-}
 
 // One lexical token with its byte range in the raw value.
 struct Tok {
     enum Kind { atom, quoted, literal, special } kind = atom;
-    char ch = 0;                      // the character of a special
-    std::size_t begin = 0, end = 0;   // raw bytes [begin, end)
-    std::string text;                 // atom, unescaped quoted content, literal as written
+    char ch = 0;                     // the character of a special
+    std::size_t begin = 0, end = 0;  // raw bytes [begin, end)
+    std::string text;                // atom, unescaped quoted content, literal as written
 };
 
 // Splits a raw header value into tokens; comments and FWS are dropped.
@@ -177,7 +172,8 @@ bool Lexer::literal(std::size_t& i, Tok& t) {
             t.text.assign(v_.substr(start, i - start));
             return true;
         }
-        if (!literal_char(c)) return fail(c == '\0' ? "NUL byte" : "bad character in domain literal", i);
+        if (!literal_char(c))
+            return fail(c == '\0' ? "NUL byte" : "bad character in domain literal", i);
     }
     return fail("unterminated domain literal", start);
 }
@@ -187,16 +183,8 @@ bool Lexer::run(std::vector<Tok>& out) {
     std::size_t i = 0;
     while (i < v_.size()) {
         char c = v_[i];
-        if (is_wsp(c)) {
-            ++i;
-            continue;
-        }
-        if (c == '\r' || c == '\n') {
-            if (!fold(i)) return false;
-            continue;
-        }
-        if (c == '(') {
-            if (!comment(i)) return false;
+        if (is_wsp(c) || c == '\r' || c == '\n' || c == '(') {
+            if (!(is_wsp(c) ? (++i, true) : c == '(' ? comment(i) : fold(i))) return false;
             continue;
         }
         Tok t;
@@ -234,9 +222,7 @@ public:
     bool list(AddressList& out);
 
 private:
-    bool at(char c) const {
-        return pos_ < toks_.size() && toks_[pos_].kind == Tok::special && toks_[pos_].ch == c;
-    }
+    bool at(char c) const { return special_at(pos_, c); }
     bool special_at(std::size_t k, char c) const {
         return k < toks_.size() && toks_[k].kind == Tok::special && toks_[k].ch == c;
     }
@@ -320,7 +306,8 @@ bool Parser::mailbox(AddressList& out, bool in_group) {
     if (special_at(pe, '<')) {
         if (pe > start) {
             if (!is_word(start)) return fail("display name must start with a word");
-            mb.display.assign(v_.substr(toks_[start].begin, toks_[pe - 1].end - toks_[start].begin));
+            mb.display.assign(
+                v_.substr(toks_[start].begin, toks_[pe - 1].end - toks_[start].begin));
         }
         pos_ = pe;
         if (!angle_addr(mb)) return false;
@@ -347,8 +334,9 @@ bool Parser::angle_addr(Mailbox& mb) {
     }
     if (at('>')) return fail("empty address in '<>'");
     if (!addr_spec(mb)) return false;
-    if (!at('>')) return fail(pos_ == toks_.size() ? "unbalanced '<': missing '>'"
-                                                    : "unexpected text before '>'");
+    if (!at('>'))
+        return fail(pos_ == toks_.size() ? "unbalanced '<': missing '>'"
+                                         : "unexpected text before '>'");
     ++pos_;
     mb.angle = true;
     if (routed) mb.addr_begin = toks_[content].begin;
@@ -405,7 +393,8 @@ bool Parser::domain(std::string& dom, std::size_t& last) {
     for (;;) {
         if (pos_ >= toks_.size() || toks_[pos_].kind != Tok::atom)
             return fail(dom.empty() ? "missing domain" : "bad domain");
-        if (has_8bit(toks_[pos_].text)) return fail("8-bit byte in domain");
+        for (char c : toks_[pos_].text)
+            if (is_8bit(c)) return fail("8-bit byte in domain");
         dom += toks_[pos_].text;
         last = pos_++;
         if (!at('.')) return true;
@@ -476,20 +465,17 @@ bool dns_domain_ok(std::string_view d) {
 // "[a.b.c.d]" with decimal octets 0-255 and no leading zeros.
 bool ipv4_literal_ok(std::string_view d) {
     if (d.size() < 9 || d.front() != '[' || d.back() != ']') return false;
-    d = d.substr(1, d.size() - 2);
-    int octets = 0;
-    std::size_t i = 0;
-    while (octets < 4) {
+    std::size_t i = 1;
+    for (int octet = 0; octet < 4; ++octet) {
         std::size_t j = i;
         int v = 0;
-        while (j < d.size() && j - i < 4 && d[j] >= '0' && d[j] <= '9') v = v * 10 + (d[j++] - '0');
-        if (j == i || j - i > 3 || v > 255 || (d[i] == '0' && j - i > 1)) return false;
-        ++octets;
-        if (octets == 4) return j == d.size();
-        if (j >= d.size() || d[j] != '.') return false;
+        while (j + 1 < d.size() && j - i < 3 && d[j] >= '0' && d[j] <= '9')
+            v = v * 10 + (d[j++] - '0');
+        if (j == i || v > 255 || (d[i] == '0' && j - i > 1)) return false;
+        if (d[j] != (octet == 3 ? ']' : '.')) return false;
         i = j + 1;
     }
-    return false;
+    return i == d.size();
 }
 
 // An envelope mailbox: dot-atom or quoted local part, optional "@" domain
@@ -509,7 +495,8 @@ bool envelope_mailbox_ok(std::string_view a, std::string& err) {
     } else {
         i = a.find('@');
         if (i == std::string_view::npos) i = a.size();
-        if (!dot_atom_ok(a.substr(0, i))) return err = i == 0 ? "empty local part" : "bad local part", false;
+        if (!dot_atom_ok(a.substr(0, i)))
+            return err = i == 0 ? "empty local part" : "bad local part", false;
     }
     if (i > kMaxLocalPart + (quoted ? 2 : 0)) return err = "local part too long", false;
     if (i == a.size()) return true;
@@ -533,8 +520,10 @@ std::size_t find_close(std::string_view s, std::size_t i, bool& nested) {
     for (std::size_t j = i + 1; j < s.size(); ++j) {
         char c = s[j];
         if (q) {
-            if (c == '\\') ++j;
-            else if (c == '"') q = false;
+            if (c == '\\')
+                ++j;
+            else if (c == '"')
+                q = false;
         } else if (c == '"') {
             q = true;
         } else if (c == '<') {
@@ -632,7 +621,8 @@ std::optional<EnvelopeAddress> parse_envelope(std::string_view arg, std::string&
     };
     if (arg.size() > kMaxHeaderValue) return fail("envelope argument too long");
     for (char c : arg) {
-        if (c == '\0' || c == '\r' || c == '\n') return fail("control character in envelope address");
+        if (c == '\0' || c == '\r' || c == '\n')
+            return fail("control character in envelope address");
         if (is_8bit(c)) return fail("8-bit byte in envelope address");
     }
     std::size_t i = 0;
@@ -644,7 +634,8 @@ std::optional<EnvelopeAddress> parse_envelope(std::string_view arg, std::string&
         std::size_t close = find_close(arg, i, nested);
         if (nested) return fail("nested '<' in envelope address");
         if (close == std::string_view::npos) return fail("unbalanced '<': missing '>'");
-        if (close + 1 < arg.size() && !is_wsp(arg[close + 1])) return fail("unexpected text after '>'");
+        if (close + 1 < arg.size() && !is_wsp(arg[close + 1]))
+            return fail("unexpected text after '>'");
         addr = arg.substr(i + 1, close - i - 1);
         if (addr.empty()) return EnvelopeAddress{"", true};
         if (addr[0] == '@') {
@@ -660,8 +651,10 @@ std::optional<EnvelopeAddress> parse_envelope(std::string_view arg, std::string&
         // No brackets: the address runs to the first whitespace outside quotes.
         std::size_t j = i;
         for (bool q = false; j < arg.size() && (q || !is_wsp(arg[j])); ++j) {
-            if (q && arg[j] == '\\') ++j;
-            else if (arg[j] == '"') q = !q;
+            if (q && arg[j] == '\\')
+                ++j;
+            else if (arg[j] == '"')
+                q = !q;
         }
         addr = arg.substr(i, std::min(j, arg.size()) - i);
         if (addr.empty()) return fail("empty envelope address");

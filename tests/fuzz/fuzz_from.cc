@@ -107,7 +107,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // unfold never grows a value and leaves no fold behind.
     std::string u = prm::unfold(in);
     check(u.size() <= in.size(), "unfold does not grow");
-    if (list) check(u.find("\n ") == std::string::npos && u.find("\n\t") == std::string::npos,
-                    "unfold removes every fold of a valid value");
+    if (list)
+        check(u.find("\n ") == std::string::npos && u.find("\n\t") == std::string::npos,
+              "unfold removes every fold of a valid value");
     return 0;
 }
