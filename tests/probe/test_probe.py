@@ -322,6 +322,7 @@ def case_send_test(env):
     expect("date" in names and "message-id" in names, "headers", names, "Date and Message-ID")
     expect(m["auth_user"] == USER and m["tls"], "auth/tls of the message",
            (m["auth_user"], m["tls"]), (USER, True))
+    expect(m["sni"] == "localhost", "SNI sent for a host name", m["sni"], "localhost")
 
 
 def case_send_refused(env):
