@@ -16,7 +16,7 @@ build() {  # build DIR CONFIGURE-ARGS...
     dir=$1; shift
     mkdir -p "$dir"
     if [ ! -f "$dir/Makefile" ]; then
-        (cd "$dir" && "$top/configure" --prefix=/usr --sysconfdir=/etc --localstatedir=/var "$@")
+        (cd "$dir" && "$top/configure" --prefix=/usr --sysconfdir=/etc --localstatedir=/var --runstatedir=/run "$@")
     fi
     make -C "$dir" -j"$jobs"
 }

@@ -375,6 +375,14 @@ const Partner* PartnerTable::by_envelope_sender(std::string_view addr) const {
     return it == by_match_.end() ? nullptr : &partners[it->second];
 }
 
+// The first partner, in file order, whose sender is ADDR (O(1); used on the
+// fallback listener to name the partner whose relay failed).
+const Partner* PartnerTable::by_sender(std::string_view addr) const {
+    if (addr.empty()) return nullptr;
+    auto it = by_sender_.find(normalize_address(addr));
+    return it == by_sender_.end() ? nullptr : &partners[it->second];
+}
+
 std::size_t PartnerTable::active_count() const {
     return static_cast<std::size_t>(
         std::count_if(partners.begin(), partners.end(), [](const Partner& p) { return p.active; }));
@@ -384,11 +392,14 @@ std::size_t PartnerTable::active_count() const {
 void PartnerTable::index() {
     by_id_.clear();
     by_match_.clear();
+    by_sender_.clear();
     by_id_.reserve(partners.size());
+    by_sender_.reserve(partners.size());
     std::unordered_map<std::string, bool> ambiguous;
     for (std::size_t i = 0; i < partners.size(); i++) {
         const Partner& p = partners[i];
         if (!by_id_.emplace(p.id, i).second) continue;  // duplicate id: not reachable
+        if (!p.sender.empty()) by_sender_.emplace(normalize_address(p.sender), i);
         for (const std::string& m : p.match_senders) {
             auto [it, fresh] = by_match_.emplace(m, i);
             if (!fresh && it->second != i) ambiguous[m] = true;

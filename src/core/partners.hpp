@@ -77,6 +77,7 @@ public:
 private:
     std::unordered_map<std::string, std::size_t> by_id_;
     std::unordered_map<std::string, std::size_t> by_match_;
+    std::unordered_map<std::string, std::size_t> by_sender_;  // normalized sender
 };
 
 // A partner id is 1-64 characters of a-z0-9._-.
