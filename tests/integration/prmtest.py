@@ -159,6 +159,7 @@ class Instance:
         self.config_extra = config_extra
         self.relays = {}
         self.partners = []
+        self.fallback_overrides = []  # "param=value" for both fallback listeners
         self.milter_proc = None
         self.postfix_up = False
         self.dir = tempfile.mkdtemp(prefix="prm-%s-" % name)
@@ -205,12 +206,21 @@ class Instance:
         self.relays[name] = relay
         return relay
 
-    def add_partner(self, partner, tls="starttls"):
-        """Add PARTNER; start its relay (named after it unless given)."""
+    def add_partner(self, partner, tls="starttls", fault=None, no_relay=False):
+        """Add PARTNER; start its relay (named after it unless given).
+
+        FAULT starts a new relay in that fault mode; NO_RELAY starts none
+        (PARTNER.port should then be a port nothing listens on).
+        """
         rname = partner.relay or partner.id
+        if no_relay:
+            partner.relay = rname
+            partner.port = partner.port or free_port()
+            self.partners.append(partner)
+            return partner
         relay = self.relays.get(rname)
         if relay is None:
-            relay = self.add_relay(rname, tls=tls,
+            relay = self.add_relay(rname, tls=tls, fault=fault,
                                    users={partner.username: partner.password})
         elif partner.username not in relay.users:
             # A shared relay: restart it knowing every partner's login.
@@ -249,7 +259,8 @@ class Instance:
     def write_milter_config(self):
         """Write milter.conf and partners.conf (mode 0600)."""
         implicit = sorted({465, 2465} | {p.port for p in self.partners
-                                         if self.relays[p.relay].tls == "implicit"
+                                         if p.relay in self.relays
+                                         and self.relays[p.relay].tls == "implicit"
                                          and isinstance(p.port, int)})
         conf = ("[milter]\nsocket = %s\npartners = %s\n"
                 "trusted_networks = 127.0.0.1/32\nfallback_sender = %s\nuser = %s\n"
@@ -301,6 +312,12 @@ class Instance:
             + self.recipe("master.cf.fragment")
         self._write("etc/main.cf", main, 0o644)
         self._write("etc/master.cf", master, 0o644)
+        # Test-only changes to the fallback listeners (e.g. a rejection to
+        # provoke), applied with postconf -P on top of the recipe.
+        for param in self.fallback_overrides:
+            for port in (self.ports["fb"], self.ports["fbs"]):
+                run(["postconf", "-P", "127.0.0.1:%d/inet/%s" % (port, param)],
+                    env=self.env())
         g = self.relays["global"]
         self._write("etc/global_sasl", "[127.0.0.1]:%d %s:%s\n"
                     % (g.port, GLOBAL_USER, GLOBAL_PASS), 0o600)

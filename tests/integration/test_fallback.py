@@ -1,0 +1,100 @@
+#!/usr/bin/python3
+"""test_fallback.py - partner relay failures fall back to the global relay.
+
+First fault scenarios (the rest are built on this harness later): the
+partner relay refuses the connection, answers AUTH with 535, or rejects the
+recipient with 550 (turned into 450 by smtp_reply_filter). Each message must
+reach the global relay exactly once, with the platform's fallback sender as
+From address and envelope sender (display name kept), authenticated as the
+platform, and no partner password may reach any other server. And the
+reply filter's scope: when the fallback listener itself rejects (5xx with
+its "[partner-relay-fallback]" footer) the rejection stays permanent, so the
+message bounces instead of being retried forever.
+Exit 77 (skip) unless root with Postfix installed.
+"""
+
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import prmtest  # noqa: E402
+from prmtest import Partner, display_name  # noqa: E402
+
+FB = prmtest.FALLBACK_SENDER
+INST = None
+SENT = {}
+P = {}
+
+
+def setUpModule():
+    global INST
+    prmtest.require_root_and_postfix()
+    INST = prmtest.Instance("fallback")
+    P["refused"] = INST.add_partner(Partner("refused"), no_relay=True)
+    P["auth"] = INST.add_partner(Partner("auth"), fault="auth535")
+    P["rcpt"] = INST.add_partner(Partner("rcpt"), fault="rcpt550")
+    # Test-only: the fallback listeners reject one recipient with a 5xx.
+    reject = INST._write("etc/fb_reject", "/^reject-me@/ REJECT test rejection\n", 0o644)
+    INST.fallback_overrides.append(
+        "smtpd_recipient_restrictions=check_recipient_access,regexp:%s,"
+        "permit_mynetworks,reject" % reject)
+    INST.start()
+    for pid in ("refused", "auth", "rcpt"):
+        SENT[pid] = INST.send([("X-Partner-Id", pid), ("X-Email-Category", "custom")])
+    SENT["reject"] = INST.send([("X-Partner-Id", "rcpt"), ("X-Email-Category", "custom")],
+                               rcpts=("reject-me@dest.example",))
+    INST.settled = INST.wait_settled([SENT[k] for k in ("refused", "auth", "rcpt")], 60) \
+        and INST.wait_settled([], 30)
+
+
+def tearDownModule():
+    if INST is not None:
+        INST.close()
+
+
+class Fallback(unittest.TestCase):
+
+    def expect_fallback(self, key):
+        problems = INST.check_arrival(SENT[key], "global", FB, FB, prmtest.GLOBAL_USER)
+        if problems:
+            self.fail("\n".join(problems) + "\n" + INST.diagnostics())
+        m = INST.arrivals(SENT[key])[0]
+        self.assertEqual(display_name(m), "Platform App",
+                         "display name: got %r, want 'Platform App'" % display_name(m))
+
+    def test_0_settled(self):
+        self.assertTrue(INST.settled, "queue did not settle: %s\n%s"
+                        % (INST.queue_files(), INST.diagnostics()))
+
+    def test_connection_refused(self):
+        self.expect_fallback("refused")
+
+    def test_auth_535(self):
+        self.expect_fallback("auth")
+        tried = [e for e in INST.auth_events() if e["server"] == "auth"]
+        self.assertTrue(tried and not any(e["ok"] for e in tried),
+                        "partner relay AUTH attempts: got %r, want failed ones" % tried)
+
+    def test_rcpt_550_falls_back(self):
+        self.expect_fallback("rcpt")
+        self.assertIn('replacing server reply "550 5.1.1', INST.maillog())
+
+    def test_fallback_rejection_stays_permanent(self):
+        delivered = [m for m in INST.arrivals(SENT["reject"]) if m["mail_from"] != ""]
+        self.assertEqual(delivered, [], "rejected message was delivered: %r"
+                         % [m["server"] for m in delivered])
+        bounces = [m for m in INST.arrivals() if m["mail_from"] == ""
+                   and SENT["reject"] in m["data"]]
+        self.assertEqual(len(bounces), 1, "bounces for the rejected message: got %d, want 1\n%s"
+                         % (len(bounces), INST.diagnostics()))
+        self.assertEqual(bounces[0]["server"], "global")
+
+    def test_no_password_shown_to_another_server(self):
+        leaks = INST.leaked_passwords(list(P.values()))
+        self.assertEqual(leaks, [], "\n".join(leaks))
+
+
+if __name__ == "__main__":
+    prog = unittest.main(exit=False, verbosity=2)
+    sys.exit(0 if prog.result.wasSuccessful() else 1)
