@@ -181,7 +181,6 @@ void warn_not_reloadable(const Config& old, const Config& now) {
     if (old.user != now.user) warn("user");
     if (old.pidfile != now.pidfile) warn("pidfile");
     if (old.log_facility != now.log_facility) warn("log_facility");
-    if (old.log_level != now.log_level) warn("log_level");
 }
 
 // Wait until no message is in flight, at most SECONDS.
@@ -207,6 +206,8 @@ struct SignalEnv {
     int drain_seconds = 30;
     std::string stats_file;  // not reloadable (config_keys)
     int stats_interval = 60;
+    std::string log_facility;  // as opened at start (not reloadable)
+    bool foreground = false;
 };
 
 // The SIGUSR1/SIGUSR2 thread, the graceful stop and the stats file timer.
@@ -236,6 +237,10 @@ public:
             return;
         }
         if (cur) warn_not_reloadable(cur->config, r.snapshot->config);
+        // log_level is reloadable: the logger module keeps replaced loggers
+        // alive, so threads holding the old one stay safe.
+        if (cur && cur->config.log_level != r.snapshot->config.log_level)
+            set_logger(make_syslog_logger(kIdent, env_.log_facility, r.snapshot->config.log_level, env_.foreground));
         env_.holder->set(r.snapshot);
         log_diags(r.warnings, Level::warning);
         env_.counters->count_reload(true);
@@ -336,9 +341,10 @@ int supervise(pid_t child, int stop_fd) {
     }
 }
 
-// Report a start-up failure on stderr and in the log; the runtime exit status.
-int startup_error(const std::string& err) {
-    std::cerr << kIdent << ": " << err << "\n";
+// Report a start-up failure on stderr (unless the foreground logger already
+// writes there) and in the log; returns the runtime exit status.
+int startup_error(const std::string& err, bool foreground) {
+    if (!foreground) std::cerr << kIdent << ": " << err << "\n";
     logger().log(Level::err, "NOQUEUE: cannot start: " + err);
     return kExitRuntime;
 }
@@ -386,6 +392,8 @@ int run_check(const Options& opts) {
             std::cout << p.id << ": active\n";
         else
             std::cout << p.id << ": inactive: " << p.reason << "\n";
+        // Every problem, not only the first: the admin fixes them in one go.
+        for (const Diag& d : p.problems) std::cout << "  " << d.str() << "\n";
     }
     std::cout << opts.config_path << ": OK; partner table " << t.path << ": " << t.active_count() << " of "
               << t.partners.size() << " partners active\n";
@@ -442,9 +450,9 @@ int run_daemon(const Options& opts) {
     std::string err;
     RunAs ra;
     std::string user = opts.user.empty() ? cfg.user : opts.user;
-    if (!resolve_user(user, ra, err)) return startup_error(err);
+    if (!resolve_user(user, ra, err)) return startup_error(err, opts.foreground);
     if (geteuid() == 0 && (!ra.change || ra.uid == 0) && !opts.allow_root)
-        return startup_error("refusing to run as root: set [milter] user, or -u USER (or -R)");
+        return startup_error("refusing to run as root: set [milter] user, or -u USER (or -R)", opts.foreground);
 
     // Shared with libmilter's threads for the life of the process: never
     // destroyed, so no worker can see them die at exit.
@@ -459,19 +467,19 @@ int run_daemon(const Options& opts) {
     std::string socket = opts.socket.empty() ? cfg.socket : opts.socket;
     SocketPerms perms{opts.socket_mode, ra.change ? static_cast<long>(ra.uid) : -1,
                       ra.change ? static_cast<long>(ra.gid) : -1};
-    if (!glue_open(socket, perms, err)) return startup_error(err);
-    if (!opts.foreground && !daemonize(err)) return startup_error(err);
-    if (!write_pidfile(cfg.pidfile, err)) return startup_error(err);
-    if (!drop_privileges(ra, err)) return startup_error(err);
+    if (!glue_open(socket, perms, err)) return startup_error(err, opts.foreground);
+    if (!opts.foreground && !daemonize(err)) return startup_error(err, opts.foreground);
+    if (!write_pidfile(cfg.pidfile, err)) return startup_error(err, opts.foreground);
+    if (!drop_privileges(ra, err)) return startup_error(err, opts.foreground);
 
     // Before any thread or child exists: everyone inherits this mask.
     sigset_t set = daemon_signals();
     sigaddset(&set, SIGCHLD);
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
     int pipefd[2];
-    if (pipe2(pipefd, O_CLOEXEC) != 0) return startup_error(std::string("pipe: ") + std::strerror(errno));
+    if (pipe2(pipefd, O_CLOEXEC) != 0) return startup_error(std::string("pipe: ") + std::strerror(errno), opts.foreground);
     pid_t child = fork();
-    if (child < 0) return startup_error(std::string("fork: ") + std::strerror(errno));
+    if (child < 0) return startup_error(std::string("fork: ") + std::strerror(errno), opts.foreground);
     if (child > 0) {
         close_all_but(pipefd[1]);
         int rc = supervise(child, pipefd[1]);
@@ -482,8 +490,8 @@ int run_daemon(const Options& opts) {
     logger().log(Level::notice, "NOQUEUE: starting " + glue_version() + " on " + socket +
                                     ", configuration generation " + std::to_string(snap->generation) + ", " +
                                     std::to_string(snap->partners.active_count()) + " partners active");
-    SignalEnv senv{opts.config_path, holder,          counters,       stopping,
-                   pipefd[0],        opts.drain_seconds, cfg.stats_file, cfg.stats_interval};
+    SignalEnv senv{opts.config_path, holder,         counters,           stopping,         pipefd[0],
+                   opts.drain_seconds, cfg.stats_file, cfg.stats_interval, cfg.log_facility, opts.foreground};
     return run_milter(socket, std::move(senv));
 }
 

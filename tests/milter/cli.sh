@@ -1,0 +1,178 @@
+#!/bin/sh
+# cli.sh - the command line of partner-relay-milter(8): -V, usage errors,
+# -n on good and broken configurations (exit status, file:line: [section]
+# key: message), -t on every sample message in contrib/examples/messages,
+# and the start-up checks (root refusal, socket safety and mode, privilege
+# drop, pid file). TAP output; exit 1 when a check failed.
+#
+# Environment: PRM_MILTER (the binary), srcdir (this directory), top_srcdir.
+set -u
+srcdir=${srcdir:-$(dirname "$0")}
+top_srcdir=${top_srcdir:-$srcdir/../..}
+M=${PRM_MILTER:-../../src/partner-relay-milter}
+samples=$top_srcdir/contrib/examples/messages
+
+n=0; failed=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+notok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
+# check WHAT GOT WANT
+check() { if [ "$2" = "$3" ]; then ok "$1"; else notok "$1: got '$2', want '$3'"; fi; }
+# contains WHAT FILE TEXT
+contains() { if grep -qF -- "$3" "$2"; then ok "$1"; else notok "$1: '$3' not in output:"; sed 's/^/#   /' "$2"; fi; }
+lacks() { if grep -qF -- "$3" "$2"; then notok "$1: '$3' found"; else ok "$1"; fi; }
+
+d=$(mktemp -d "${TMPDIR:-/tmp}/prm-cli.XXXXXX") || exit 1
+pids=""
+cleanup() { for p in $pids; do kill -KILL "$p" 2>/dev/null; done; rm -rf "$d"; }
+trap cleanup EXIT
+sed "s|@DIR@|$d|g" "$srcdir/test.conf.in" > "$d/test.conf"
+sed "s|@DIR@|$d|g" "$srcdir/partners.conf.in" > "$d/partners.conf"
+chmod 600 "$d/partners.conf"
+out=$d/out
+
+# --- -V and usage -----------------------------------------------------------
+"$M" -V > "$out" 2>&1; check "-V exits 0" $? 0
+contains "-V names the program and libmilter" "$out" "partner-relay-milter "
+"$M" -x > "$out" 2>&1; check "unknown option exits 2" $? 2
+contains "unknown option prints the usage" "$out" "usage: partner-relay-milter"
+"$M" -n -t x > "$out" 2>&1; check "-n with -t exits 2" $? 2
+
+# --- -n -------------------------------------------------------------------------
+"$M" -c "$d/test.conf" -n > "$out" 2>&1; check "-n on the test config exits 0" $? 0
+contains "-n: active partner" "$out" "acme: active"
+contains "-n: implicit-TLS partner active" "$out" "initech: active"
+contains "-n: inactive partner with its reason" "$out" "globex: inactive: missing password"
+contains "-n: inactive partner warning names file:line" "$out" "$d/partners.conf:18:"
+lacks "-n never prints a password" "$out" "S3cret-Canary"
+
+# broken CASE-NAME EXPECTED-TEXT: run -n on $d/CASE-NAME.conf
+broken() {
+    "$M" -c "$d/$1.conf" -n > "$out" 2>&1
+    check "-n $1: exit status 1" $? 1
+    contains "-n $1: message" "$out" "$2"
+}
+printf '[milter]\nfallback_sender = noreply@platform.example\npartners = %s\nno_such_key = 1\n' "$d/partners.conf" > "$d/unknown-key.conf"
+broken unknown-key "$d/unknown-key.conf:4: [milter] no_such_key:"
+printf '[milter]\nfallback_sender = noreply@platform.example\npartners = %s\ntrusted_networks = 10.0.0.0/99\n' "$d/partners.conf" > "$d/bad-network.conf"
+broken bad-network "$d/bad-network.conf:4: [milter] trusted_networks:"
+printf '[milter]\npartners = %s\n' "$d/partners.conf" > "$d/no-fallback-sender.conf"
+broken no-fallback-sender "[milter] fallback_sender:"
+printf '[milter]\nfallback_sender = noreply@platform.example\npartners = %s/missing.conf\n' "$d" > "$d/missing-partner-table.conf"
+broken missing-partner-table "$d/missing.conf:"
+"$M" -c "$d/nonexistent.conf" -n > "$out" 2>&1; check "-n on a missing config: exit 1" $? 1
+contains "-n on a missing config names it" "$out" "$d/nonexistent.conf"
+# A broken partner only deactivates that partner: exit 0.
+printf '[acme]\nhost = 127.0.0.1\nport = 99999\nusername = u\npassword = S3cret-Canary-x\nsender = a@acme.example\n' > "$d/bad-partner.conf"
+chmod 600 "$d/bad-partner.conf"
+printf '[milter]\nfallback_sender = noreply@platform.example\npartners = %s/bad-partner.conf\n' "$d" > "$d/bp.conf"
+"$M" -c "$d/bp.conf" -n > "$out" 2>&1; check "-n with a broken partner: exit 0" $? 0
+contains "-n broken partner: inactive with the port reason" "$out" "acme: inactive: port"
+contains "-n broken partner: file:line: key" "$out" "$d/bad-partner.conf:3: [acme] port:"
+lacks "-n broken partner: no password" "$out" "S3cret-Canary"
+
+# --- -t on the samples ------------------------------------------------------
+if [ -d "$samples" ]; then
+    for f in "$samples"/*.eml; do
+        cat=$(basename "$f" .eml)
+        "$M" -c "$d/test.conf" -t "$f" > "$out" 2>&1
+        check "-t $cat: exit 0" $? 0
+        case $cat in
+        account-security)
+            contains "-t $cat: global, category not eligible" "$out" \
+                "NOQUEUE: category=account-security partner=acme route=global reason=category-not-eligible" ;;
+        unclassified)
+            contains "-t $cat: unclassified, global" "$out" "category=unclassified partner=acme route=global" ;;
+        forged)
+            contains "-t forged: global, conflicting partner headers" "$out" "route=global reason=conflicting-partner-headers"
+            contains "-t forged: route headers deleted" "$out" "delete X-Partner-Relay-Route[1]"
+            lacks "-t forged: no route header added" "$out" "add X-Partner-Relay-Route" ;;
+        *)
+            contains "-t $cat: partner route" "$out" "NOQUEUE: category=$cat partner=acme route=partner reason=partner-relay"
+            contains "-t $cat: tag" "$out" "add X-Email-Category: $cat"
+            contains "-t $cat: route header" "$out" "add X-Partner-Relay-Route: partner:[127.0.0.1]:2525"
+            contains "-t $cat: From rewritten" "$out" "<news@acme.example>"
+            contains "-t $cat: envelope sender" "$out" "envelope-from <news@acme.example>" ;;
+        esac
+        lacks "-t $cat: no password" "$out" "S3cret-Canary"
+    done
+else
+    ok "# SKIP no samples in $samples"
+fi
+"$M" -c "$d/test.conf" -t "$samples/aml-alert.eml" --client 192.0.2.9 > "$out" 2>&1
+contains "-t --client untrusted: global" "$out" "route=global reason=untrusted-submitter trusted=no"
+"$M" -c "$d/test.conf" -t "$samples/aml-alert.eml" --client 192.0.2.9 --auth app > "$out" 2>&1
+contains "-t --auth: trusted by SASL login" "$out" "route=partner reason=partner-relay trusted=yes"
+"$M" -c "$d/test.conf" -t "$samples/aml-alert.eml" --daemon FALLBACK --from news@acme.example > "$out" 2>&1
+contains "-t --daemon FALLBACK: fallback decision" "$out" "reason=fallback"
+contains "-t --daemon FALLBACK: sender restored" "$out" "envelope-from <noreply@platform.example>"
+"$M" -c "$d/test.conf" -t "$d/no-such.eml" > "$out" 2>&1; check "-t on a missing file: exit 2" $? 2
+
+# --- start-up checks --------------------------------------------------------
+"$M" -c "$d/test.conf" -f -p "local:$d/root.sock" > "$out" 2>&1
+rc=$?
+if [ "$(id -u)" = 0 ]; then
+    check "root without a user: exit 3" $rc 3
+    contains "root without a user: says why" "$out" "refusing to run as root"
+fi
+: > "$d/plain-file"
+"$M" -c "$d/test.conf" -f -R -p "local:$d/plain-file" > "$out" 2>&1
+check "socket path is a plain file: exit 3" $? 3
+contains "plain file kept and reported" "$out" "exists and is not a socket"
+test -f "$d/plain-file" && ok "plain file not removed" || notok "plain file removed"
+
+# A stale socket (nobody listening) is replaced; a live one is refused.
+"${PYTHON3:-python3}" -c "import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])" "$d/stale.sock"
+test -S "$d/stale.sock" && ok "stale socket prepared" || notok "stale socket not prepared"
+start_daemon() {  # start_daemon LOG ARGS...: background daemon, waits for its socket
+    log=$1; shift
+    "$M" "$@" > "$log" 2>&1 &
+    pids="$pids $!"; dpid=$!
+    i=0
+    while ! grep -q "NOQUEUE: starting" "$log"; do
+        kill -0 "$dpid" 2>/dev/null || return 1
+        i=$((i + 1)); [ $i -gt 200 ] && return 1
+        sleep 0.1
+    done
+}
+# stop_daemon PID: SIGTERM, bounded wait, exit status in $?
+stop_daemon() {
+    kill -TERM "$1"; i=0
+    while kill -0 "$1" 2>/dev/null; do i=$((i + 1)); [ $i -gt 300 ] && return 99; sleep 0.1; done
+    wait "$1"
+}
+if start_daemon "$d/d1.log" -c "$d/test.conf" -f -R -m 0600 -p "local:$d/stale.sock"; then
+    ok "daemon starts over a stale socket"
+    check "socket mode set by -m" "$(stat -c %a "$d/stale.sock")" 600
+    "$M" -c "$d/test.conf" -f -R -p "local:$d/stale.sock" > "$out" 2>&1
+    check "second daemon on a live socket: exit 3" $? 3
+    contains "live socket reported" "$out" "another process is listening"
+    stop_daemon "$dpid"; check "daemon stops with status 0" $? 0
+    test -e "$d/stale.sock" && notok "socket left behind" || ok "socket removed at exit"
+else
+    notok "daemon starts over a stale socket"; cat "$d/d1.log"
+fi
+
+# Privilege drop (root only): socket owned by the user, every process runs
+# as the user, the pid file names the supervisor.
+if [ "$(id -u)" = 0 ] && id nobody > /dev/null 2>&1; then
+    printf 'pidfile = %s/milter.pid\n' "$d" > "$d/pid.add"
+    sed "/^\[milter\]/r $d/pid.add" "$d/test.conf" | sed '/^stats_file/d' > "$d/user.conf"
+    if start_daemon "$d/d2.log" -c "$d/user.conf" -f -u nobody -p "local:$d/user.sock"; then
+        ok "daemon starts with -u nobody"
+        check "socket owner" "$(stat -c %U "$d/user.sock")" nobody
+        check "socket mode (default 660)" "$(stat -c %a "$d/user.sock")" 660
+        check "pid file names the supervisor" "$(cat "$d/milter.pid" 2>/dev/null)" "$dpid"
+        check "supervisor runs as nobody" "$(awk '/^Uid:/ {print $2}' /proc/$dpid/status)" "$(id -u nobody)"
+        child=$(cat /proc/$dpid/task/*/children 2>/dev/null | tr -d ' ')
+        check "milter process runs as nobody" "$(awk '/^Uid:/ {print $2 "," $3}' /proc/$child/status 2>/dev/null)" \
+            "$(id -u nobody),$(id -u nobody)"
+        check "no supplementary root group" "$(awk '/^Groups:/ {print $2}' /proc/$child/status 2>/dev/null)" \
+            "$(id -G nobody | awk '{print $1}')"
+        stop_daemon "$dpid"; check "-u nobody daemon stops with status 0" $? 0
+    else
+        notok "daemon starts with -u nobody"; cat "$d/d2.log"
+    fi
+fi
+
+echo "1..$n"
+[ $failed -eq 0 ]
