@@ -22,7 +22,20 @@ Contract:
   - The build directory comes from the Automake environment
     (abs_top_builddir), or PRM_BUILDDIR when run by hand.
 
-Choices (see README notes in the file comments below):
+Typical use (one Instance per test file, reused across messages):
+
+    prmtest.require_root_and_postfix()
+    inst = prmtest.Instance("mytest")              # + the global relay
+    acme = inst.add_partner(prmtest.Partner("acme"))  # + relay "acme"
+    inst.start()
+    tok = inst.send([("X-Partner-Id", "acme"), ("X-Email-Category", "custom")])
+    assert inst.wait_settled([tok])
+    assert not inst.check_arrival(tok, "acme", acme.sender, acme.sender,
+                                  acme.username)
+    inst.relays["acme"].set_fault("greet421")      # next connections fail
+    inst.update_partners(); inst.reload_milter()   # tables first, then milter
+
+Choices:
   - No set-gid tools: mail is injected by SMTP (smtplib), the queue is read
     by listing the queue directories (we are root), so the default
     /etc/postfix/main.cf is neither needed nor touched.
@@ -41,6 +54,7 @@ import email.utils
 import os
 import pwd
 import shutil
+import signal
 import smtplib
 import socket
 import subprocess
@@ -160,6 +174,7 @@ class Instance:
         self.relays = {}
         self.partners = []
         self.fallback_overrides = []  # "param=value" for both fallback listeners
+        self.extra_implicit_ports = set()  # more implicit_tls_ports (no_relay)
         self.milter_proc = None
         self.postfix_up = False
         self.dir = tempfile.mkdtemp(prefix="prm-%s-" % name)
@@ -258,7 +273,8 @@ class Instance:
 
     def write_milter_config(self):
         """Write milter.conf and partners.conf (mode 0600)."""
-        implicit = sorted({465, 2465} | {p.port for p in self.partners
+        implicit = sorted({465, 2465} | self.extra_implicit_ports |
+                          {p.port for p in self.partners
                                          if p.relay in self.relays
                                          and self.relays[p.relay].tls == "implicit"
                                          and isinstance(p.port, int)})
@@ -387,6 +403,21 @@ class Instance:
         if self.milter_proc is not None:
             spool.stop_server(self.milter_proc, timeout=10)
             self.milter_proc = None
+
+    def update_partners(self):
+        """Rewrite partners.conf from self.partners and rerun the tables tool
+        (before reload_milter(), as an operator must)."""
+        self.write_milter_config()
+        r = self.run_tables()
+        if r.returncode != 0:
+            raise RuntimeError("partner-relay-tables failed (%d):\n%s"
+                               % (r.returncode, r.stdout))
+
+    def reload_milter(self):
+        """Send SIGUSR1 (reload) to the milter."""
+        if self.milter_proc is None:
+            raise RuntimeError("the milter is not running")
+        self.milter_proc.send_signal(signal.SIGUSR1)
 
     def read(self, rel):
         """Contents of a file in the instance ('' if missing)."""

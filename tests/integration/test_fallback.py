@@ -1,9 +1,12 @@
 #!/usr/bin/python3
 """test_fallback.py - partner relay failures fall back to the global relay.
 
-First fault scenarios (the rest are built on this harness later): the
-partner relay refuses the connection, answers AUTH with 535, or rejects the
-recipient with 550 (turned into 450 by smtp_reply_filter). Each message must
+Fault scenarios: the partner relay refuses the connection, answers AUTH
+with 535, rejects the recipient with 550 (turned into 450 by
+smtp_reply_filter), greets with 421 or 554, fails MAIL or DATA, offers no
+STARTTLS, breaks the TLS handshake or never greets; and an implicit-TLS
+partner that refuses or breaks TLS falls back through the implicit-TLS
+listener. Each message must
 reach the global relay exactly once, with the platform's fallback sender as
 From address and envelope sender (display name kept), authenticated as the
 platform, and no partner password may reach any other server. And the
@@ -22,6 +25,10 @@ import prmtest  # noqa: E402
 from prmtest import Partner, display_name  # noqa: E402
 
 FB = prmtest.FALLBACK_SENDER
+# fakesmtp.py faults that must fall back within one delivery attempt;
+# "silent" also proves the recipe's short smtp_helo_timeout (10 s, not 300).
+FAULTS = ("greet421", "greet554", "mail451", "data451", "data554", "nostarttls",
+          "badtls", "silent")
 INST = None
 SENT = {}
 P = {}
@@ -39,12 +46,18 @@ def setUpModule():
     INST.fallback_overrides.append(
         "smtpd_recipient_restrictions=check_recipient_access,regexp:%s,"
         "permit_mynetworks,reject" % reject)
+    # More partner failures, each on its own relay, all at once.
+    for fault in FAULTS:
+        P[fault] = INST.add_partner(Partner(fault), fault=fault)
+    P["imp-refused"] = INST.add_partner(Partner("imp-refused"), no_relay=True)
+    INST.extra_implicit_ports.add(P["imp-refused"].port)
+    P["imp-badtls"] = INST.add_partner(Partner("imp-badtls"), tls="implicit", fault="badtls")
     INST.start()
-    for pid in ("refused", "auth", "rcpt"):
+    for pid in ("refused", "auth", "rcpt") + FAULTS + ("imp-refused", "imp-badtls"):
         SENT[pid] = INST.send([("X-Partner-Id", pid), ("X-Email-Category", "custom")])
     SENT["reject"] = INST.send([("X-Partner-Id", "rcpt"), ("X-Email-Category", "custom")],
                                rcpts=("reject-me@dest.example",))
-    INST.settled = INST.wait_settled([SENT[k] for k in ("refused", "auth", "rcpt")], 60) \
+    INST.settled = INST.wait_settled([t for k, t in SENT.items() if k != "reject"], 60) \
         and INST.wait_settled([], 30)
 
 
@@ -75,6 +88,18 @@ class Fallback(unittest.TestCase):
         tried = [e for e in INST.auth_events() if e["server"] == "auth"]
         self.assertTrue(tried and not any(e["ok"] for e in tried),
                         "partner relay AUTH attempts: got %r, want failed ones" % tried)
+
+    def test_other_partner_failures(self):
+        for fault in FAULTS:
+            with self.subTest(fault=fault):
+                self.expect_fallback(fault)
+
+    def test_implicit_tls_partner_falls_back_through_its_listener(self):
+        for key in ("imp-refused", "imp-badtls"):
+            with self.subTest(partner=key):
+                self.expect_fallback(key)
+        self.assertIn("partner-fallback-smtps/smtpd", INST.maillog(),
+                      "the implicit-TLS fallback listener took no mail")
 
     def test_rcpt_550_falls_back(self):
         self.expect_fallback("rcpt")
