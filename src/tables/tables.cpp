@@ -381,11 +381,75 @@ std::string postconf_master_params() {
     return r.status == 0 ? r.out : std::string();
 }
 
+namespace {
+
+// Write the table sources of T under temporary names in DIR; fills STAGED.
+bool stage_tables(const std::string& dir, const PostfixTables& t, const std::string& suffix,
+                  std::vector<Staged>& staged, std::string& err) {
+    std::string pid = std::to_string(getpid());
+    const std::pair<const char*, const std::vector<TableEntry>*> tables[] = {{"sasl_passwd", &t.sasl},
+                                                                            {"tls_policy", &t.tls_policy}};
+    for (const auto& [name, entries] : tables) {
+        Staged s;
+        s.mode = std::strcmp(name, "sasl_passwd") == 0 ? 0600 : 0644;
+        s.final_src = dir + "/" + name;
+        s.tmp_src = dir + "/." + name + "." + pid + ".tmp";
+        if (!suffix.empty()) {
+            s.final_db = s.final_src + suffix;
+            s.tmp_db = s.tmp_src + suffix;
+        }
+        staged.push_back(s);
+        const char* what = s.mode == 0600 ? "sasl_passwd: partner sender -> username:password"
+                                          : "tls_policy: partner relay next hop -> TLS policy";
+        if (!write_new_file(s.tmp_src, render_table(*entries, what), s.mode, err)) return false;
+    }
+    return true;
+}
+
+// postmap every staged source with DBTYPE and give the database its mode.
+bool postmap_staged(const std::vector<Staged>& staged, const std::string& dbtype, std::string& err) {
+    for (const Staged& s : staged) {
+        ToolRun r = run_tool("postmap", {dbtype + ":" + s.tmp_src}, false, false);
+        if (r.status != 0) {
+            err = r.status == -1 && find_tool("postmap").empty()
+                      ? "postmap not found (Debian package postfix)"
+                      : "postmap " + dbtype + ":" + s.tmp_src + " failed (status " +
+                            std::to_string(r.status) + ")";
+            return false;
+        }
+        // postmap copies the source's owner, not necessarily its mode.
+        if (chmod(s.tmp_db.c_str(), s.mode) != 0) {
+            err = s.tmp_db + ": chmod: " + std::strerror(errno);
+            return false;
+        }
+    }
+    return true;
+}
+
+// Rename the staged databases (what Postfix reads), then the sources.
+bool commit_staged(const std::vector<Staged>& staged, std::string& err) {
+    for (const Staged& s : staged) {
+        if (!s.tmp_db.empty() && rename(s.tmp_db.c_str(), s.final_db.c_str()) != 0) {
+            err = s.final_db + ": rename: " + std::strerror(errno);
+            return false;
+        }
+    }
+    for (const Staged& s : staged) {
+        if (rename(s.tmp_src.c_str(), s.final_src.c_str()) != 0) {
+            err = s.final_src + ": rename: " + std::strerror(errno);
+            return false;
+        }
+    }
+    return true;
+}
+
+}  // namespace
+
 // Write both tables into DIR atomically, postmapping them first.
 InstallResult install_tables(const std::string& dir, const PostfixTables& t, const std::string& dbtype,
                              bool postmap) {
     InstallResult res;
-    std::string suffix = db_suffix(dbtype);
+    std::string suffix = postmap ? db_suffix(dbtype) : std::string();
     if (postmap && suffix.empty()) {
         res.postmap_failed = true;
         res.error = "database type \"" + dbtype + "\" is not supported (use hash, btree, lmdb or cdb)";
@@ -396,60 +460,21 @@ InstallResult install_tables(const std::string& dir, const PostfixTables& t, con
         return res;
     }
 
-    std::string pid = std::to_string(getpid());
+    // Both tables are built before either is switched: a failure installs
+    // nothing and leaves the previous tables in place.
     std::vector<Staged> staged;
-    const std::pair<const char*, const std::vector<TableEntry>*> tables[] = {{"sasl_passwd", &t.sasl},
-                                                                            {"tls_policy", &t.tls_policy}};
-    for (const auto& [name, entries] : tables) {
-        Staged s;
-        s.mode = std::strcmp(name, "sasl_passwd") == 0 ? 0600 : 0644;
-        s.final_src = dir + "/" + name;
-        s.tmp_src = dir + "/." + name + "." + pid + ".tmp";
-        if (postmap) {
-            s.final_db = s.final_src + suffix;
-            s.tmp_db = s.tmp_src + suffix;
-        }
-        staged.push_back(s);
-        const char* what = s.mode == 0600 ? "sasl_passwd: partner sender -> username:password"
-                                          : "tls_policy: partner relay next hop -> TLS policy";
-        if (!write_new_file(s.tmp_src, render_table(*entries, what), s.mode, res.error)) {
-            unstage(staged);
-            return res;
-        }
+    if (!stage_tables(dir, t, suffix, staged, res.error)) {
+        unstage(staged);
+        return res;
     }
-
-    // postmap both before switching either, so a failure installs nothing.
-    for (const Staged& s : staged) {
-        if (!postmap) break;
-        ToolRun r = run_tool("postmap", {dbtype + ":" + s.tmp_src}, false, false);
-        if (r.status != 0) {
-            res.postmap_failed = true;
-            res.error = r.status == -1 && find_tool("postmap").empty()
-                            ? "postmap not found (Debian package postfix)"
-                            : "postmap " + dbtype + ":" + s.tmp_src + " failed (status " +
-                                  std::to_string(r.status) + ")";
-            unstage(staged);
-            return res;
-        }
-        if (chmod(s.tmp_db.c_str(), s.mode) != 0) {
-            res.error = s.tmp_db + ": chmod: " + std::strerror(errno);
-            unstage(staged);
-            return res;
-        }
+    if (postmap && !postmap_staged(staged, dbtype, res.error)) {
+        res.postmap_failed = true;
+        unstage(staged);
+        return res;
     }
-
-    // Databases first (what Postfix reads), then the sources.
-    for (const Staged& s : staged) {
-        if (postmap && rename(s.tmp_db.c_str(), s.final_db.c_str()) != 0) {
-            res.error = s.final_db + ": rename: " + std::strerror(errno);
-            unstage(staged);
-            return res;
-        }
-        if (rename(s.tmp_src.c_str(), s.final_src.c_str()) != 0) {
-            res.error = s.final_src + ": rename: " + std::strerror(errno);
-            unstage(staged);
-            return res;
-        }
+    if (!commit_staged(staged, res.error)) {
+        unstage(staged);
+        return res;
     }
     res.ok = true;
     return res;
