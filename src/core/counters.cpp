@@ -74,10 +74,14 @@ std::string escape_label(std::string_view v) {
     std::string out;
     out.reserve(v.size());
     for (char c : v) {
-        if (c == '\\') out += "\\\\";
-        else if (c == '"') out += "\\\"";
-        else if (c == '\n') out += "\\n";
-        else out += c;
+        if (c == '\\')
+            out += "\\\\";
+        else if (c == '"')
+            out += "\\\"";
+        else if (c == '\n')
+            out += "\\n";
+        else
+            out += c;
     }
     return out;
 }
@@ -136,7 +140,8 @@ void Counters::count_error(std::string_view kind) {
 }
 
 // Publish the snapshot gauges.
-void Counters::set_snapshot_info(std::uint64_t generation, std::size_t active, std::size_t inactive) {
+void Counters::set_snapshot_info(std::uint64_t generation, std::size_t active,
+                                 std::size_t inactive) {
     generation_.store(generation, std::memory_order_relaxed);
     active_.store(active, std::memory_order_relaxed);
     inactive_.store(inactive, std::memory_order_relaxed);
@@ -166,13 +171,15 @@ std::string Counters::render() const {
     family(out, "partner_relay_messages_total", "counter",
            "Messages decided, by category, partner, route and reason.");
     for (const auto& [k, v] : messages) {
-        std::string labels = pair("category", std::get<0>(k)) + "," + pair("partner", std::get<1>(k)) +
-                             "," + pair("route", std::get<2>(k)) + "," + pair("reason", std::get<3>(k));
+        std::string labels = pair("category", std::get<0>(k)) + "," +
+                             pair("partner", std::get<1>(k)) + "," + pair("route", std::get<2>(k)) +
+                             "," + pair("reason", std::get<3>(k));
         sample(out, "partner_relay_messages_total", labels, v);
     }
     family(out, "partner_relay_fallback_messages_total", "counter",
            "Messages seen on the fallback listener, by partner.");
-    for (const auto& [k, v] : fallbacks) sample(out, "partner_relay_fallback_messages_total", pair("partner", k), v);
+    for (const auto& [k, v] : fallbacks)
+        sample(out, "partner_relay_fallback_messages_total", pair("partner", k), v);
 
     family(out, "partner_relay_reloads_total", "counter", "Configuration reloads, by result.");
     sample(out, "partner_relay_reloads_total", pair("result", "ok"), reloads_ok_.load());
@@ -181,15 +188,18 @@ std::string Counters::render() const {
     family(out, "partner_relay_errors_total", "counter", "Internal errors, by kind.");
     {
         std::lock_guard<std::mutex> lock(err_mu_);
-        for (const auto& [k, v] : errors_) sample(out, "partner_relay_errors_total", pair("kind", k), v);
+        for (const auto& [k, v] : errors_)
+            sample(out, "partner_relay_errors_total", pair("kind", k), v);
     }
 
-    family(out, "partner_relay_config_generation", "gauge", "Generation of the configuration in use.");
+    family(out, "partner_relay_config_generation", "gauge",
+           "Generation of the configuration in use.");
     sample(out, "partner_relay_config_generation", "", generation_.load());
     family(out, "partner_relay_partners", "gauge", "Partners in the table, by status.");
     sample(out, "partner_relay_partners", pair("status", "active"), active_.load());
     sample(out, "partner_relay_partners", pair("status", "inactive"), inactive_.load());
-    family(out, "partner_relay_messages_in_flight", "gauge", "Messages between MAIL FROM and end of message.");
+    family(out, "partner_relay_messages_in_flight", "gauge",
+           "Messages between MAIL FROM and end of message.");
     long f = in_flight_.load();
     sample(out, "partner_relay_messages_in_flight", "", f < 0 ? 0 : static_cast<std::uint64_t>(f));
     return out;

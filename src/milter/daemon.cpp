@@ -31,13 +31,13 @@
 #include "milter/daemon.hpp"
 
 #include <fcntl.h>
-#include <poll.h>
-#include <sys/wait.h>
 #include <grp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -86,7 +86,8 @@ struct RunAs {
 // Resolve NAME to its uid and primary gid.
 bool resolve_user(const std::string& name, RunAs& ra, std::string& err) {
     if (name.empty()) return true;
-    struct passwd pw {}, *res = nullptr;
+    struct passwd pw {
+    }, *res = nullptr;
     std::vector<char> buf(16384);
     if (getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &res) != 0 || !res) {
         err = "unknown user: " + name;
@@ -111,7 +112,8 @@ bool drop_privileges(const RunAs& ra, std::string& err) {
     if (initgroups(ra.name.c_str(), ra.gid) != 0)
         return (err = "initgroups: " + std::string(std::strerror(errno)), false);
     if (setuid(ra.uid) != 0) return (err = "setuid: " + std::string(std::strerror(errno)), false);
-    if (ra.uid != 0 && setuid(0) == 0) return (err = "setuid(0) still succeeds after the drop", false);
+    if (ra.uid != 0 && setuid(0) == 0)
+        return (err = "setuid(0) still succeeds after the drop", false);
     return true;
 }
 
@@ -187,12 +189,13 @@ void warn_not_reloadable(const Config& old, const Config& now) {
 void drain(const Counters& counters, int seconds) {
     auto until = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
     long n = counters.in_flight();
-    logger().log(Level::notice, "NOQUEUE: stopping: new messages are deferred; waiting for " + std::to_string(n) +
-                                    " message(s) in flight");
+    logger().log(Level::notice, "NOQUEUE: stopping: new messages are deferred; waiting for " +
+                                    std::to_string(n) + " message(s) in flight");
     while (counters.in_flight() > 0 && std::chrono::steady_clock::now() < until)
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     if (counters.in_flight() > 0)
-        logger().log(Level::warning, "NOQUEUE: stopping with " + std::to_string(counters.in_flight()) +
+        logger().log(Level::warning, "NOQUEUE: stopping with " +
+                                         std::to_string(counters.in_flight()) +
                                          " message(s) still in flight");
 }
 
@@ -215,7 +218,9 @@ class SignalThread {
 public:
     explicit SignalThread(SignalEnv env) : env_(std::move(env)) {}
 
-    void start() { thread_ = std::thread([this] { loop(); }); }
+    void start() {
+        thread_ = std::thread([this] { loop(); });
+    }
 
     // Stop the loop and join it.
     void stop() {
@@ -240,16 +245,17 @@ public:
         // log_level is reloadable: the logger module keeps replaced loggers
         // alive, so threads holding the old one stay safe.
         if (cur && cur->config.log_level != r.snapshot->config.log_level)
-            set_logger(make_syslog_logger(kIdent, env_.log_facility, r.snapshot->config.log_level, env_.foreground));
+            set_logger(make_syslog_logger(kIdent, env_.log_facility, r.snapshot->config.log_level,
+                                          env_.foreground));
         env_.holder->set(r.snapshot);
         log_diags(r.warnings, Level::warning);
         env_.counters->count_reload(true);
         publish_info(*env_.counters, *r.snapshot);
-        logger().log(Level::notice, "NOQUEUE: reloaded configuration generation " +
-                                        std::to_string(r.snapshot->generation) + ": " +
-                                        std::to_string(r.snapshot->partners.active_count()) + " of " +
-                                        std::to_string(r.snapshot->partners.partners.size()) +
-                                        " partners active");
+        logger().log(Level::notice,
+                     "NOQUEUE: reloaded configuration generation " +
+                         std::to_string(r.snapshot->generation) + ": " +
+                         std::to_string(r.snapshot->partners.active_count()) + " of " +
+                         std::to_string(r.snapshot->partners.partners.size()) + " partners active");
     }
 
     // Log the counters, one line per sample.
@@ -349,14 +355,14 @@ int startup_error(const std::string& err, bool foreground) {
     return kExitRuntime;
 }
 
-// Load the first snapshot for the daemon, reporting errors on stderr too.
-std::shared_ptr<const Snapshot> first_snapshot(const std::string& path) {
+// Load the first snapshot for the daemon, reporting errors on stderr.
+std::shared_ptr<const Snapshot> first_snapshot(const std::string& path, Diags& warnings) {
     SnapshotResult r = load_snapshot(path, 1);
     if (!r.snapshot) {
         print_diags(r.errors, "error");
         return nullptr;
     }
-    log_diags(r.warnings, Level::warning);
+    warnings = std::move(r.warnings);
     return r.snapshot;
 }
 
@@ -370,7 +376,9 @@ MessageOutcome finish_message(const Snapshot& snap, const MessageFacts& msg, Mta
     out.applied = apply_edits(out.decision.edits, mta, out.failed);
     std::string qid = msg.queue_id.empty() ? std::string("NOQUEUE") : msg.queue_id;
     logger().log(Level::info, out.decision.log_line(qid));
-    if (!out.applied) logger().log(Level::err, out.decision.log_line(qid) + " error=edit-failed edit=" + out.failed);
+    if (!out.applied)
+        logger().log(Level::err,
+                     out.decision.log_line(qid) + " error=edit-failed edit=" + out.failed);
     if (counters) {
         counters->count_message(bounded_labels(snap, out.decision), out.decision.fallback);
         if (!out.applied) counters->count_error("edit-failed");
@@ -395,8 +403,8 @@ int run_check(const Options& opts) {
         // Every problem, not only the first: the admin fixes them in one go.
         for (const Diag& d : p.problems) std::cout << "  " << d.str() << "\n";
     }
-    std::cout << opts.config_path << ": OK; partner table " << t.path << ": " << t.active_count() << " of "
-              << t.partners.size() << " partners active\n";
+    std::cout << opts.config_path << ": OK; partner table " << t.path << ": " << t.active_count()
+              << " of " << t.partners.size() << " partners active\n";
     return kExitOk;
 }
 
@@ -436,23 +444,27 @@ static int run_milter(const std::string& socket, SignalEnv env) {
     signals.stop();
     signals.dump();
     glue_remove_socket(socket);
-    logger().log(Level::notice, clean ? "NOQUEUE: stopped" : "NOQUEUE: stopped after a libmilter failure");
+    logger().log(Level::notice,
+                 clean ? "NOQUEUE: stopped" : "NOQUEUE: stopped after a libmilter failure");
     return clean ? kExitOk : kExitRuntime;
 }
 
 // The daemon: see the file comment for the order of the steps.
 int run_daemon(const Options& opts) {
-    auto snap = first_snapshot(opts.config_path);
+    Diags warnings;
+    auto snap = first_snapshot(opts.config_path, warnings);
     if (!snap) return kExitConfig;
     const Config& cfg = snap->config;
     set_logger(make_syslog_logger(kIdent, cfg.log_facility, cfg.log_level, opts.foreground));
+    log_diags(warnings, Level::warning);  // inactive partners: once per load
 
     std::string err;
     RunAs ra;
     std::string user = opts.user.empty() ? cfg.user : opts.user;
     if (!resolve_user(user, ra, err)) return startup_error(err, opts.foreground);
     if (geteuid() == 0 && (!ra.change || ra.uid == 0) && !opts.allow_root)
-        return startup_error("refusing to run as root: set [milter] user, or -u USER (or -R)", opts.foreground);
+        return startup_error("refusing to run as root: set [milter] user, or -u USER (or -R)",
+                             opts.foreground);
 
     // Shared with libmilter's threads for the life of the process: never
     // destroyed, so no worker can see them die at exit.
@@ -477,9 +489,11 @@ int run_daemon(const Options& opts) {
     sigaddset(&set, SIGCHLD);
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
     int pipefd[2];
-    if (pipe2(pipefd, O_CLOEXEC) != 0) return startup_error(std::string("pipe: ") + std::strerror(errno), opts.foreground);
+    if (pipe2(pipefd, O_CLOEXEC) != 0)
+        return startup_error(std::string("pipe: ") + std::strerror(errno), opts.foreground);
     pid_t child = fork();
-    if (child < 0) return startup_error(std::string("fork: ") + std::strerror(errno), opts.foreground);
+    if (child < 0)
+        return startup_error(std::string("fork: ") + std::strerror(errno), opts.foreground);
     if (child > 0) {
         close_all_but(pipefd[1]);
         int rc = supervise(child, pipefd[1]);
@@ -487,11 +501,13 @@ int run_daemon(const Options& opts) {
         return rc;
     }
     close(pipefd[1]);
-    logger().log(Level::notice, "NOQUEUE: starting " + glue_version() + " on " + socket +
-                                    ", configuration generation " + std::to_string(snap->generation) + ", " +
-                                    std::to_string(snap->partners.active_count()) + " partners active");
-    SignalEnv senv{opts.config_path, holder,         counters,           stopping,         pipefd[0],
-                   opts.drain_seconds, cfg.stats_file, cfg.stats_interval, cfg.log_facility, opts.foreground};
+    logger().log(Level::notice,
+                 "NOQUEUE: starting " + glue_version() + " on " + socket +
+                     ", configuration generation " + std::to_string(snap->generation) + ", " +
+                     std::to_string(snap->partners.active_count()) + " partners active");
+    SignalEnv senv{
+        opts.config_path,   holder,         counters,           stopping,         pipefd[0],
+        opts.drain_seconds, cfg.stats_file, cfg.stats_interval, cfg.log_facility, opts.foreground};
     return run_milter(socket, std::move(senv));
 }
 

@@ -31,24 +31,24 @@ inline constexpr int kExitUsage = 2;
 inline constexpr int kExitRuntime = 3;
 
 struct Options {
-    std::string config_path;        // -c
-    bool foreground = false;        // -f
-    bool check = false;             // -n
-    bool version = false;           // -V
-    bool allow_root = false;        // -R: run as root without a user
-    std::string user;               // -u: overrides [milter] user
-    std::string socket;             // -p: overrides [milter] socket
-    unsigned socket_mode = 0660;    // -m: mode of a UNIX socket
-    int drain_seconds = 30;         // -d: wait for messages in flight at stop
+    std::string config_path;      // -c
+    bool foreground = false;      // -f
+    bool check = false;           // -n
+    bool version = false;         // -V
+    bool allow_root = false;      // -R: run as root without a user
+    std::string user;             // -u: overrides [milter] user
+    std::string socket;           // -p: overrides [milter] socket
+    unsigned socket_mode = 0660;  // -m: mode of a UNIX socket
+    int drain_seconds = 30;       // -d: wait for messages in flight at stop
 
     // -t MSGFILE and its envelope options.
     std::string test_file;
-    std::string test_from;          // --from (default: the From header address)
+    std::string test_from;                  // --from (default: the From header address)
     std::string test_client = "127.0.0.1";  // --client
-    std::string test_auth;          // --auth
-    std::string test_daemon;        // --daemon
-    std::vector<std::string> test_rcpts;  // --rcpt (repeatable)
-    bool test_local = false;        // --local: a non-SMTP submission
+    std::string test_auth;                  // --auth
+    std::string test_daemon;                // --daemon
+    std::vector<std::string> test_rcpts;    // --rcpt (repeatable)
+    bool test_local = false;                // --local: a non-SMTP submission
 };
 
 // Parse ARGV into OPTS. Returns kExitOk, or kExitUsage with ERR filled.

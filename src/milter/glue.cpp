@@ -44,7 +44,8 @@ GlueEnv* g_env = nullptr;
 std::atomic<bool> g_warned_actions{false};
 
 constexpr unsigned long kWantActions = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGFROM;
-constexpr unsigned long kWantSkips = SMFIP_NOHELO | SMFIP_NODATA | SMFIP_NOUNKNOWN | SMFIP_NOEOH | SMFIP_NOBODY;
+constexpr unsigned long kWantSkips =
+    SMFIP_NOHELO | SMFIP_NODATA | SMFIP_NOUNKNOWN | SMFIP_NOEOH | SMFIP_NOBODY;
 constexpr unsigned long kWantNoReply = SMFIP_NR_CONN | SMFIP_NR_MAIL | SMFIP_NR_RCPT | SMFIP_NR_HDR;
 constexpr std::size_t kMaxRcpts = 10000;
 
@@ -55,8 +56,8 @@ struct Connection {
     bool local = false;        // non-SMTP submission (see connect_cb)
 
     bool in_message = false;
-    bool failed = false;       // a step failed: end of message answers on_error
-    bool refuse = false;       // MAIL arrived while stopping
+    bool failed = false;  // a step failed: end of message answers on_error
+    bool refuse = false;  // MAIL arrived while stopping
     std::shared_ptr<const Snapshot> snap;
     MessageFacts msg;
 
@@ -71,9 +72,7 @@ struct Connection {
 };
 
 // The Connection of CTX, or null.
-Connection* conn_of(SMFICTX* ctx) {
-    return static_cast<Connection*>(smfi_getpriv(ctx));
-}
+Connection* conn_of(SMFICTX* ctx) { return static_cast<Connection*>(smfi_getpriv(ctx)); }
 
 // The Connection of CTX, created when missing (NULL-tolerant callbacks).
 Connection* conn_or_new(SMFICTX* ctx) {
@@ -194,8 +193,9 @@ void refresh_macros(SMFICTX* ctx, Connection* c) {
 // --- callbacks ------------------------------------------------------------
 
 // Negotiate actions, skipped steps, no-reply steps and the macro lists.
-sfsistat negotiate_cb(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned long, unsigned long,
-                      unsigned long* pf0, unsigned long* pf1, unsigned long* pf2, unsigned long* pf3) {
+sfsistat negotiate_cb(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned long,
+                      unsigned long, unsigned long* pf0, unsigned long* pf1, unsigned long* pf2,
+                      unsigned long* pf3) {
     return guarded(ctx, "negotiate", 0, [&] {
         Connection* c = conn_or_new(ctx);
         *pf0 = (kWantActions | SMFIF_SETSYMLIST) & f0;
@@ -203,8 +203,9 @@ sfsistat negotiate_cb(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned
         *pf2 = *pf3 = 0;
         if (c) c->pflags = *pf1;
         if ((f0 & kWantActions) != kWantActions && !g_warned_actions.exchange(true))
-            logger().log(Level::warning, "NOQUEUE: the MTA does not offer add/change header and change "
-                                         "sender actions: partner routing edits will fail");
+            logger().log(Level::warning,
+                         "NOQUEUE: the MTA does not offer add/change header and change "
+                         "sender actions: partner routing edits will fail");
         if (f0 & SMFIF_SETSYMLIST) {
             smfi_setsymlist(ctx, SMFIM_CONNECT, const_cast<char*>("{daemon_name} {client_addr}"));
             smfi_setsymlist(ctx, SMFIM_ENVFROM, const_cast<char*>("i {auth_authen} {daemon_name}"));
@@ -256,7 +257,8 @@ sfsistat envfrom_cb(SMFICTX* ctx, char** argv) {
 sfsistat envrcpt_cb(SMFICTX* ctx, char** argv) {
     return guarded(ctx, "rcpt", SMFIP_NR_RCPT, [&] {
         Connection* c = conn_of(ctx);
-        if (c && argv && argv[0] && c->msg.rcpts.size() < kMaxRcpts) c->msg.rcpts.emplace_back(argv[0]);
+        if (c && argv && argv[0] && c->msg.rcpts.size() < kMaxRcpts)
+            c->msg.rcpts.emplace_back(argv[0]);
         return go_on(c, SMFIP_NR_RCPT);
     });
 }
@@ -284,14 +286,16 @@ sfsistat eom_cb(SMFICTX* ctx) {
         auto snap = snapshot_for(c);
         refresh_macros(ctx, c);
         if (c->refuse) {
-            logger().log(Level::notice, (c->msg.queue_id.empty() ? std::string("NOQUEUE") : c->msg.queue_id) +
-                                            ": shutting down: message deferred");
+            logger().log(Level::notice,
+                         (c->msg.queue_id.empty() ? std::string("NOQUEUE") : c->msg.queue_id) +
+                             ": shutting down: message deferred");
             st = SMFIS_TEMPFAIL;
         } else if (c->failed || !snap) {
             st = on_error_status(c);
         } else {
             MilterActions mta(ctx);
-            MessageOutcome out = finish_message(*snap, c->msg, mta, g_env ? g_env->counters : nullptr);
+            MessageOutcome out =
+                finish_message(*snap, c->msg, mta, g_env ? g_env->counters : nullptr);
             if (!out.applied) st = on_error_status(c);
         }
         c->end_message();
@@ -327,7 +331,8 @@ std::string unix_path(const std::string& spec) {
 // Check PATH: absent or a stale socket is fine; a live one or a non-socket is not.
 bool check_stale_socket(const std::string& path, std::string& err) {
     struct stat st {};
-    if (lstat(path.c_str(), &st) != 0) return errno == ENOENT || (err = path + ": " + std::strerror(errno), false);
+    if (lstat(path.c_str(), &st) != 0)
+        return errno == ENOENT || (err = path + ": " + std::strerror(errno), false);
     if (!S_ISSOCK(st.st_mode)) {
         err = path + ": exists and is not a socket; not removing it";
         return false;
@@ -383,7 +388,8 @@ bool glue_open(const std::string& socket, const SocketPerms& perms, std::string&
     umask(old);
     if (rc != MI_SUCCESS) return (err = socket + ": cannot open the milter socket", false);
     if (!path.empty()) {
-        if (chmod(path.c_str(), perms.mode) != 0) return (err = path + ": chmod: " + std::strerror(errno), false);
+        if (chmod(path.c_str(), perms.mode) != 0)
+            return (err = path + ": chmod: " + std::strerror(errno), false);
         if ((perms.uid >= 0 || perms.gid >= 0) &&
             chown(path.c_str(), static_cast<uid_t>(perms.uid), static_cast<gid_t>(perms.gid)) != 0)
             return (err = path + ": chown: " + std::strerror(errno), false);
@@ -401,14 +407,16 @@ void glue_stop() { smfi_stop(); }
 std::string glue_version() {
     unsigned maj = 0, min = 0, pl = 0;
     smfi_version(&maj, &min, &pl);
-    return "libmilter " + std::to_string(maj) + "." + std::to_string(min) + "." + std::to_string(pl);
+    return "libmilter " + std::to_string(maj) + "." + std::to_string(min) + "." +
+           std::to_string(pl);
 }
 
 // Remove a UNIX socket file at exit (only if it is a socket).
 void glue_remove_socket(const std::string& socket) {
     std::string path = unix_path(socket);
     struct stat st {};
-    if (!path.empty() && lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) unlink(path.c_str());
+    if (!path.empty() && lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode))
+        unlink(path.c_str());
 }
 
 }  // namespace prm

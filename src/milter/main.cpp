@@ -27,10 +27,10 @@ namespace {
 enum LongOnly { kFrom = 256, kClient, kAuth, kDaemon, kRcpt, kLocal };
 
 const struct option kLongOptions[] = {
-    {"from", required_argument, nullptr, kFrom},     {"client", required_argument, nullptr, kClient},
-    {"auth", required_argument, nullptr, kAuth},     {"daemon", required_argument, nullptr, kDaemon},
-    {"rcpt", required_argument, nullptr, kRcpt},     {"local", no_argument, nullptr, kLocal},
-    {"help", no_argument, nullptr, 'h'},             {nullptr, 0, nullptr, 0},
+    {"from", required_argument, nullptr, kFrom}, {"client", required_argument, nullptr, kClient},
+    {"auth", required_argument, nullptr, kAuth}, {"daemon", required_argument, nullptr, kDaemon},
+    {"rcpt", required_argument, nullptr, kRcpt}, {"local", no_argument, nullptr, kLocal},
+    {"help", no_argument, nullptr, 'h'},         {nullptr, 0, nullptr, 0},
 };
 
 // Parse a whole decimal or octal number within [LO, HI].
@@ -45,12 +45,24 @@ bool parse_number(const char* s, int base, long lo, long hi, long& out) {
 // Apply one long-only option.
 void long_option(int c, Options& o) {
     switch (c) {
-    case kFrom: o.test_from = optarg; break;
-    case kClient: o.test_client = optarg; break;
-    case kAuth: o.test_auth = optarg; break;
-    case kDaemon: o.test_daemon = optarg; break;
-    case kRcpt: o.test_rcpts.emplace_back(optarg); break;
-    case kLocal: o.test_local = true; break;
+        case kFrom:
+            o.test_from = optarg;
+            break;
+        case kClient:
+            o.test_client = optarg;
+            break;
+        case kAuth:
+            o.test_auth = optarg;
+            break;
+        case kDaemon:
+            o.test_daemon = optarg;
+            break;
+        case kRcpt:
+            o.test_rcpts.emplace_back(optarg);
+            break;
+        case kLocal:
+            o.test_local = true;
+            break;
     }
 }
 
@@ -58,9 +70,11 @@ void long_option(int c, Options& o) {
 
 // The usage text.
 std::string usage_text() {
-    return "usage: partner-relay-milter [-c FILE] [-f] [-u USER] [-R] [-p SOCKET] [-m MODE] [-d SECONDS]\n"
+    return "usage: partner-relay-milter [-c FILE] [-f] [-u USER] [-R] [-p SOCKET] [-m MODE] [-d "
+           "SECONDS]\n"
            "       partner-relay-milter [-c FILE] -n\n"
-           "       partner-relay-milter [-c FILE] -t MSGFILE [--from ADDR] [--client ADDR] [--auth LOGIN]\n"
+           "       partner-relay-milter [-c FILE] -t MSGFILE [--from ADDR] [--client ADDR] [--auth "
+           "LOGIN]\n"
            "                            [--daemon NAME] [--rcpt ADDR]... [--local]\n"
            "       partner-relay-milter -V\n";
 }
@@ -74,30 +88,55 @@ int parse_options(int argc, char** argv, Options& o, std::string& err) {
     long n = 0;
     while ((c = getopt_long(argc, argv, ":c:fnt:Vu:Rp:m:d:h", kLongOptions, nullptr)) != -1) {
         switch (c) {
-        case 'c': o.config_path = optarg; break;
-        case 'f': o.foreground = true; break;
-        case 'n': o.check = true; break;
-        case 't': o.test_file = optarg; break;
-        case 'V': o.version = true; break;
-        case 'u': o.user = optarg; break;
-        case 'R': o.allow_root = true; break;
-        case 'p': o.socket = optarg; break;
-        case 'm':
-            if (!parse_number(optarg, 8, 0, 0777, n)) return err = "-m: not an octal mode: " + std::string(optarg), kExitUsage;
-            o.socket_mode = static_cast<unsigned>(n);
-            break;
-        case 'd':
-            if (!parse_number(optarg, 10, 0, 3600, n)) return err = "-d: not 0-3600 seconds: " + std::string(optarg), kExitUsage;
-            o.drain_seconds = static_cast<int>(n);
-            break;
-        case 'h': return err = "", kExitUsage;
-        case ':': return err = std::string("option needs an argument: ") + argv[optind - 1], kExitUsage;
-        case '?': return err = std::string("unknown option: ") + argv[optind - 1], kExitUsage;
-        default: long_option(c, o); break;
+            case 'c':
+                o.config_path = optarg;
+                break;
+            case 'f':
+                o.foreground = true;
+                break;
+            case 'n':
+                o.check = true;
+                break;
+            case 't':
+                o.test_file = optarg;
+                break;
+            case 'V':
+                o.version = true;
+                break;
+            case 'u':
+                o.user = optarg;
+                break;
+            case 'R':
+                o.allow_root = true;
+                break;
+            case 'p':
+                o.socket = optarg;
+                break;
+            case 'm':
+                if (!parse_number(optarg, 8, 0, 0777, n))
+                    return err = "-m: not an octal mode: " + std::string(optarg), kExitUsage;
+                o.socket_mode = static_cast<unsigned>(n);
+                break;
+            case 'd':
+                if (!parse_number(optarg, 10, 0, 3600, n))
+                    return err = "-d: not 0-3600 seconds: " + std::string(optarg), kExitUsage;
+                o.drain_seconds = static_cast<int>(n);
+                break;
+            case 'h':
+                return err = "", kExitUsage;
+            case ':':
+                return err = std::string("option needs an argument: ") + argv[optind - 1],
+                       kExitUsage;
+            case '?':
+                return err = std::string("unknown option: ") + argv[optind - 1], kExitUsage;
+            default:
+                long_option(c, o);
+                break;
         }
     }
     if (optind < argc) return err = std::string("unexpected argument: ") + argv[optind], kExitUsage;
-    if (o.check + !o.test_file.empty() + o.version > 1) return err = "-n, -t and -V exclude each other", kExitUsage;
+    if (o.check + !o.test_file.empty() + o.version > 1)
+        return err = "-n, -t and -V exclude each other", kExitUsage;
     return kExitOk;
 }
 

@@ -5,11 +5,12 @@ its index (partner route, untrusted, fallback, global category, SASL
 trusted); every decision must be right and every queue id logged once.
 Also checks that the counters (stats file) add up."""
 
+import os
 import threading
+import time
 
 import milterclient as mc
-from prmtest import (DIR, SOCKET, acme_mods, check, done, equal, log_text, partner_headers,
-                     wait_log)
+from prmtest import DIR, SOCKET, acme_mods, check, done, log_text, partner_headers, wait_log
 
 N = 50
 TAG = [("chgheader", 1, "X-Email-Category", ""), ("addheader", "X-Email-Category", "aml-alert")]
@@ -35,7 +36,9 @@ def run_one(i, results):
             if kind == "sasl":
                 macros["{auth_authen}"] = "app-%d" % i
             sender = "<news@acme.example>" if kind == "fallback" else "<app@platform.example>"
-            got.append(mc.message(c, mail_macros=macros, headers=partner_headers(), sender=sender))
+            category = "account-security" if kind == "global" else "aml-alert"
+            got.append(mc.message(c, mail_macros=macros, headers=partner_headers(category=category),
+                                  sender=sender))
         c.quit()
         results[i] = got
     except Exception as e:  # reported as a failed check below
@@ -65,7 +68,8 @@ for i, got in enumerate(results):
         elif kind == "fallback":
             ok = reply == "continue" and ("chgfrom", "<noreply@platform.example>", "") in mods
         else:
-            ok = reply == "continue" and mods == acme_mods()
+            ok = reply == "continue" and mods == [("chgheader", 1, "X-Email-Category", ""),
+                                                  ("addheader", "X-Email-Category", "account-security")]
         check(ok, what, (reply, mods), kind)
 
 check(wait_log("C49M1:"), "last message logged")
@@ -76,4 +80,31 @@ for i in range(N):
         if text.count(qid) != 1:
             check(False, "queue id %s logged once" % qid, text.count(qid), 1)
 check(True, "every queue id checked")
+
+# The stats file (rewritten every second) adds up: 10 connections of each
+# kind, two messages each.
+want = [
+    'partner_relay_messages_total{category="aml-alert",partner="acme",route="partner",reason="partner-relay"} 40',
+    'partner_relay_messages_total{category="unclassified",partner="none",route="global",'
+    'reason="untrusted-submitter"} 20',
+    'partner_relay_messages_total{category="aml-alert",partner="acme",route="global",reason="fallback"} 20',
+    'partner_relay_messages_total{category="account-security",partner="acme",route="global",'
+    'reason="category-not-eligible"} 20',
+    'partner_relay_fallback_messages_total{partner="acme"} 20',
+    'partner_relay_messages_in_flight 0',
+]
+stats = os.path.join(DIR, "stats.prom")
+text = ""
+end = time.monotonic() + 10
+while time.monotonic() < end:
+    try:
+        with open(stats) as f:
+            text = f.read()
+    except OSError:
+        text = ""
+    if all(w + "\n" in text for w in want):
+        break
+    time.sleep(0.1)
+for w in want:
+    check(w + "\n" in text, "stats file: " + w, text, w)
 done()

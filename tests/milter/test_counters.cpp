@@ -29,7 +29,8 @@ int lines_with(const std::string& text, const std::string& prefix) {
     return n;
 }
 
-Decision decision(const std::string& cat, const std::string& partner, Route r, const std::string& reason) {
+Decision decision(const std::string& cat, const std::string& partner, Route r,
+                  const std::string& reason) {
     Decision d;
     d.category = cat;
     d.partner = partner;
@@ -48,22 +49,27 @@ START_TEST(test_render_one_message) {
     std::string want =
         "partner_relay_messages_total{category=\"aml-alert\",partner=\"acme\",route=\"partner\","
         "reason=\"partner-relay\"} 2\n";
-    ck_assert_msg(out.find(want) != std::string::npos, "got:\n%s\nwant a line:\n%s", out.c_str(), want.c_str());
+    ck_assert_msg(out.find(want) != std::string::npos, "got:\n%s\nwant a line:\n%s", out.c_str(),
+                  want.c_str());
     ck_assert_msg(out.find("# TYPE partner_relay_messages_total counter\n") != std::string::npos,
                   "got:\n%s\nwant a TYPE counter line", out.c_str());
-    ck_assert_msg(c.messages_total() == 2, "got %llu messages, want 2", (unsigned long long)c.messages_total());
+    ck_assert_msg(c.messages_total() == 2, "got %llu messages, want 2",
+                  (unsigned long long)c.messages_total());
 }
 END_TEST
 
 START_TEST(test_render_families_when_empty) {
     Counters c;
     std::string out = c.render();
-    for (const char* want : {"partner_relay_reloads_total{result=\"ok\"} 0\n",
-                             "partner_relay_reloads_total{result=\"failed\"} 0\n",
-                             "# TYPE partner_relay_errors_total counter\n",
-                             "partner_relay_messages_in_flight 0\n", "partner_relay_config_generation 0\n"})
-        ck_assert_msg(out.find(want) != std::string::npos, "got:\n%s\nwant:\n%s", out.c_str(), want);
-    ck_assert_msg(lines_with(out, "partner_relay_messages_total{") == 0, "got message series in an empty render");
+    for (const char* want :
+         {"partner_relay_reloads_total{result=\"ok\"} 0\n",
+          "partner_relay_reloads_total{result=\"failed\"} 0\n",
+          "# TYPE partner_relay_errors_total counter\n", "partner_relay_messages_in_flight 0\n",
+          "partner_relay_config_generation 0\n"})
+        ck_assert_msg(out.find(want) != std::string::npos, "got:\n%s\nwant:\n%s", out.c_str(),
+                      want);
+    ck_assert_msg(lines_with(out, "partner_relay_messages_total{") == 0,
+                  "got message series in an empty render");
 }
 END_TEST
 
@@ -78,16 +84,17 @@ START_TEST(test_reloads_errors_fallbacks_gauges) {
     c.set_snapshot_info(7, 3, 2);
     c.message_started();
     std::string out = c.render();
-    for (const char* want : {"partner_relay_reloads_total{result=\"ok\"} 2\n",
-                             "partner_relay_reloads_total{result=\"failed\"} 1\n",
-                             "partner_relay_errors_total{kind=\"exception\"} 1\n",
-                             "partner_relay_errors_total{kind=\"other\"} 1\n",
-                             "partner_relay_fallback_messages_total{partner=\"acme\"} 1\n",
-                             "partner_relay_config_generation 7\n",
-                             "partner_relay_partners{status=\"active\"} 3\n",
-                             "partner_relay_partners{status=\"inactive\"} 2\n",
-                             "partner_relay_messages_in_flight 1\n"})
-        ck_assert_msg(out.find(want) != std::string::npos, "got:\n%s\nwant:\n%s", out.c_str(), want);
+    for (const char* want :
+         {"partner_relay_reloads_total{result=\"ok\"} 2\n",
+          "partner_relay_reloads_total{result=\"failed\"} 1\n",
+          "partner_relay_errors_total{kind=\"exception\"} 1\n",
+          "partner_relay_errors_total{kind=\"other\"} 1\n",
+          "partner_relay_fallback_messages_total{partner=\"acme\"} 1\n",
+          "partner_relay_config_generation 7\n", "partner_relay_partners{status=\"active\"} 3\n",
+          "partner_relay_partners{status=\"inactive\"} 2\n",
+          "partner_relay_messages_in_flight 1\n"})
+        ck_assert_msg(out.find(want) != std::string::npos, "got:\n%s\nwant:\n%s", out.c_str(),
+                      want);
     c.message_finished();
     ck_assert_msg(c.in_flight() == 0, "got %ld in flight, want 0", c.in_flight());
 }
@@ -95,18 +102,20 @@ END_TEST
 
 START_TEST(test_bounded_labels_fold) {
     auto snap = test::snapshot_from(test::kAcme);
-    MessageLabels l = bounded_labels(*snap, decision("aml-alert", "acme", Route::partner, "partner-relay"));
+    MessageLabels l =
+        bounded_labels(*snap, decision("aml-alert", "acme", Route::partner, "partner-relay"));
     ck_assert_msg(l.category == "aml-alert" && l.partner == "acme" && l.route == "partner" &&
                       l.reason == "partner-relay",
                   "got %s/%s/%s/%s, want aml-alert/acme/partner/partner-relay", l.category.c_str(),
                   l.partner.c_str(), l.route.c_str(), l.reason.c_str());
     l = bounded_labels(*snap, decision("made-up", "evil-corp", Route::global, "x y\"z"));
     ck_assert_msg(l.category == "other" && l.partner == "other" && l.reason == "other",
-                  "got %s/%s/%s, want other/other/other", l.category.c_str(), l.partner.c_str(), l.reason.c_str());
+                  "got %s/%s/%s, want other/other/other", l.category.c_str(), l.partner.c_str(),
+                  l.reason.c_str());
     l = bounded_labels(*snap, decision("unclassified", "", Route::global, "no-partner"));
     ck_assert_msg(l.category == "unclassified" && l.partner == "none" && l.route == "global",
-                  "got %s/%s/%s, want unclassified/none/global", l.category.c_str(), l.partner.c_str(),
-                  l.route.c_str());
+                  "got %s/%s/%s, want unclassified/none/global", l.category.c_str(),
+                  l.partner.c_str(), l.route.c_str());
 }
 END_TEST
 
@@ -114,7 +123,8 @@ START_TEST(test_vocabulary_and_escape) {
     ck_assert_msg(vocabulary_label("category-not-eligible") == "category-not-eligible", "got %s",
                   vocabulary_label("category-not-eligible").c_str());
     ck_assert_msg(vocabulary_label(std::string(65, 'a')) == "other", "a 65-byte label was kept");
-    ck_assert_msg(vocabulary_label("") == "none", "got %s, want none", vocabulary_label("").c_str());
+    ck_assert_msg(vocabulary_label("") == "none", "got %s, want none",
+                  vocabulary_label("").c_str());
     std::string e = escape_label("a\\b\"c\nd");
     ck_assert_msg(e == "a\\\\b\\\"c\\nd", "got %s, want a\\\\b\\\"c\\nd", e.c_str());
 }
@@ -126,9 +136,11 @@ START_TEST(test_cardinality_bound) {
         c.count_message(MessageLabels{"c" + std::to_string(i), "p", "global", "r"}, false);
     std::string out = c.render();
     int series = lines_with(out, "partner_relay_messages_total{");
-    ck_assert_msg(series == static_cast<int>(kMaxSeries) + 1, "got %d series, want %zu", series, kMaxSeries + 1);
-    std::string want = "partner_relay_messages_total{category=\"other\",partner=\"other\",route=\"other\","
-                       "reason=\"other\"} 10\n";
+    ck_assert_msg(series == static_cast<int>(kMaxSeries) + 1, "got %d series, want %zu", series,
+                  kMaxSeries + 1);
+    std::string want =
+        "partner_relay_messages_total{category=\"other\",partner=\"other\",route=\"other\","
+        "reason=\"other\"} 10\n";
     ck_assert_msg(out.find(want) != std::string::npos, "no folded series with 10 messages");
     ck_assert_msg(c.messages_total() == kMaxSeries + 10, "got %llu, want %zu",
                   (unsigned long long)c.messages_total(), kMaxSeries + 10);
@@ -140,13 +152,16 @@ START_TEST(test_threads_add_up) {
     std::vector<std::thread> ts;
     for (int t = 0; t < 8; ++t)
         ts.emplace_back([&c] {
-            for (int i = 0; i < 1000; ++i) c.count_message(MessageLabels{"custom", "acme", "partner", "r"}, false);
+            for (int i = 0; i < 1000; ++i)
+                c.count_message(MessageLabels{"custom", "acme", "partner", "r"}, false);
         });
     for (auto& t : ts) t.join();
     std::string out = c.render();
     std::string want =
-        "partner_relay_messages_total{category=\"custom\",partner=\"acme\",route=\"partner\",reason=\"r\"} 8000\n";
-    ck_assert_msg(out.find(want) != std::string::npos, "got:\n%s\nwant the shards merged into 8000", out.c_str());
+        "partner_relay_messages_total{category=\"custom\",partner=\"acme\",route=\"partner\","
+        "reason=\"r\"} 8000\n";
+    ck_assert_msg(out.find(want) != std::string::npos, "got:\n%s\nwant the shards merged into 8000",
+                  out.c_str());
 }
 END_TEST
 
