@@ -17,6 +17,8 @@ Exit 77 (skip) unless root with Postfix installed.
 """
 
 import os
+import smtplib
+import ssl
 import sys
 import unittest
 
@@ -114,6 +116,20 @@ class Fallback(unittest.TestCase):
         self.assertEqual(len(bounces), 1, "bounces for the rejected message: got %d, want 1\n%s"
                          % (len(bounces), INST.diagnostics()))
         self.assertEqual(bounces[0]["server"], "global")
+
+    def test_fallback_listeners_offer_no_auth(self):
+        ctx = ssl.create_default_context(cafile=INST.path("certs", "ca.pem"))
+        for port, wrapped in ((INST.ports["fb"], False), (INST.ports["fbs"], True)):
+            with self.subTest(port=port, implicit_tls=wrapped):
+                if wrapped:
+                    s = smtplib.SMTP_SSL("127.0.0.1", port, timeout=10, context=ctx)
+                else:
+                    s = smtplib.SMTP("127.0.0.1", port, timeout=10)
+                with s:
+                    code, _ = s.ehlo("probe.example")
+                    self.assertEqual(code, 250, "EHLO: got %d, want 250" % code)
+                    self.assertFalse(s.has_extn("auth"), "fallback listener offers AUTH: %r"
+                                     % s.esmtp_features.get("auth"))
 
     def test_no_password_shown_to_another_server(self):
         leaks = INST.leaked_passwords(list(P.values()))

@@ -3,7 +3,9 @@
 
 With the milter stopped, milter_default_action = accept (main.cf.fragment)
 must let every message through the global relay, unchanged, even a
-partner-eligible one; once the milter is back, partner routing resumes.
+partner-eligible one, and even one whose submitter wrote the route header
+(milter_header_checks ignores submitted headers); once the milter is back,
+partner routing resumes.
 One Postfix instance. Exit 77 (skip) unless root with Postfix installed.
 """
 
@@ -46,14 +48,20 @@ class MilterDown(unittest.TestCase):
         down = [INST.send([("X-Partner-Id", "acme"), ("X-Email-Category", c)])
                 for c in ("custom", "verification-link", "finance-report")]
         down.append(INST.send([]))
+        # A submitted route header must not route: milter_header_checks
+        # only sees headers that a milter added (and here none runs).
+        down.append(INST.send([("X-Partner-Relay-Route",
+                                "partner:[127.0.0.1]:%d" % ACME.port)]))
         settled = INST.wait_settled(down, timeout=30)
         self.assertTrue(settled, "not settled with the milter down: queue %s\n%s"
                         % (INST.queue_files(), INST.diagnostics()))
         for tok in down:
-            self.fail_with(INST.check_arrival(tok, "global", APP, APP, prmtest.GLOBAL_USER))
+            # Without the milter nobody removes the submitted route header.
+            self.fail_with(INST.check_arrival(tok, "global", APP, APP, prmtest.GLOBAL_USER,
+                                              route_header_ok=tok == down[-1]))
         for tok in down:
             tags = prmtest.header_values(INST.arrivals(tok)[0], "X-Partner-Id")
-            self.assertEqual(tags, ["acme"] if tok != down[-1] else [],
+            self.assertEqual(tags, ["acme"] if tok in down[:3] else [],
                              "X-Partner-Id untouched without the milter: got %r" % tags)
 
         # Back: the same kind of message is routed to the partner again
