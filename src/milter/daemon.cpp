@@ -183,6 +183,7 @@ void warn_not_reloadable(const Config& old, const Config& now) {
     if (old.user != now.user) warn("user");
     if (old.pidfile != now.pidfile) warn("pidfile");
     if (old.log_facility != now.log_facility) warn("log_facility");
+    if (old.log_level != now.log_level) warn("log_level");
 }
 
 // Wait until no message is in flight, at most SECONDS.
@@ -207,10 +208,6 @@ struct SignalEnv {
     std::atomic<bool>* stopping = nullptr;
     int stop_fd = -1;  // readable (byte or EOF) when the supervisor asks to stop
     int drain_seconds = 30;
-    std::string stats_file;  // not reloadable (config_keys)
-    int stats_interval = 60;
-    std::string log_facility;  // as opened at start (not reloadable)
-    bool foreground = false;
 };
 
 // The SIGUSR1/SIGUSR2 thread, the graceful stop and the stats file timer.
@@ -242,11 +239,6 @@ public:
             return;
         }
         if (cur) warn_not_reloadable(cur->config, r.snapshot->config);
-        // log_level is reloadable: the logger module keeps replaced loggers
-        // alive, so threads holding the old one stay safe.
-        if (cur && cur->config.log_level != r.snapshot->config.log_level)
-            set_logger(make_syslog_logger(kIdent, env_.log_facility, r.snapshot->config.log_level,
-                                          env_.foreground));
         env_.holder->set(r.snapshot);
         log_diags(r.warnings, Level::warning);
         env_.counters->count_reload(true);
@@ -280,12 +272,18 @@ private:
             if (sig == SIGUSR1) reload();
             if (sig == SIGUSR2) dump();
             if (!stopping_ && stop_requested()) graceful_stop();
-            if (!env_.stats_file.empty() && std::chrono::steady_clock::now() >= next) {
-                write_stats();
-                next = std::chrono::steady_clock::now() + std::chrono::seconds(env_.stats_interval);
+            // stats_file and stats_interval are reloadable: read them from
+            // the snapshot in use each time.
+            auto snap = env_.holder->get();
+            if (snap && !snap->config.stats_file.empty() &&
+                std::chrono::steady_clock::now() >= next) {
+                write_stats(snap->config.stats_file);
+                int every = snap->config.stats_interval > 0 ? snap->config.stats_interval : 60;
+                next = std::chrono::steady_clock::now() + std::chrono::seconds(every);
             }
         }
-        if (!env_.stats_file.empty()) write_stats();
+        auto snap = env_.holder->get();
+        if (snap && !snap->config.stats_file.empty()) write_stats(snap->config.stats_file);
     }
 
     // True when the supervisor wrote to (or closed) the stop pipe.
@@ -304,9 +302,9 @@ private:
     }
 
     // Write the metrics file; log failures.
-    void write_stats() {
+    void write_stats(const std::string& path) {
         std::string err;
-        if (!write_atomically(env_.stats_file, env_.counters->render(), err))
+        if (!write_atomically(path, env_.counters->render(), err))
             logger().log(Level::warning, "NOQUEUE: stats file: " + err);
     }
 
@@ -505,9 +503,7 @@ int run_daemon(const Options& opts) {
                  "NOQUEUE: starting " + glue_version() + " on " + socket +
                      ", configuration generation " + std::to_string(snap->generation) + ", " +
                      std::to_string(snap->partners.active_count()) + " partners active");
-    SignalEnv senv{
-        opts.config_path,   holder,         counters,           stopping,         pipefd[0],
-        opts.drain_seconds, cfg.stats_file, cfg.stats_interval, cfg.log_facility, opts.foreground};
+    SignalEnv senv{opts.config_path, holder, counters, stopping, pipefd[0], opts.drain_seconds};
     return run_milter(socket, std::move(senv));
 }
 
