@@ -107,6 +107,26 @@ contains "-t --daemon FALLBACK: fallback decision" "$out" "reason=fallback"
 contains "-t --daemon FALLBACK: sender restored" "$out" "envelope-from <noreply@platform.example>"
 "$M" -c "$d/test.conf" -t "$d/no-such.eml" > "$out" 2>&1; check "-t on a missing file: exit 2" $? 2
 
+# --- the shipped examples (contrib/examples) ---------------------------------
+excfg=$top_srcdir/contrib/examples/partner-relay-milter.conf
+if [ -f "$excfg" ]; then
+    "$M" -c "$excfg" -n > "$out" 2>&1; check "-n on contrib/examples: exit 0" $? 0
+    contains "-n on contrib/examples: acme active" "$out" "acme: active"
+    lacks "-n on contrib/examples: no password" "$out" "example-only-not-a-secret"
+    for f in "$samples"/*.eml; do
+        "$M" -c "$excfg" -t "$f" > "$out" 2>&1
+        check "-t $(basename "$f") with the example config: exit 0" $? 0
+        contains "-t $(basename "$f") with the example config: a decision" "$out" "NOQUEUE: category="
+        lacks "-t $(basename "$f") with the example config: no password" "$out" "example-only-not-a-secret"
+    done
+    "$M" -c "$excfg" -t "$samples/verification-link.eml" > "$out" 2>&1
+    contains "-t example verification-link: partner route" "$out" "route=partner reason=partner-relay"
+    "$M" -c "$excfg" -t "$samples/finance-report.eml" > "$out" 2>&1
+    contains "-t example finance-report: acme opted out" "$out" "route=global reason=category-opted-out"
+else
+    ok "# SKIP no $excfg"
+fi
+
 # --- start-up checks --------------------------------------------------------
 "$M" -c "$d/test.conf" -f -p "local:$d/root.sock" > "$out" 2>&1
 rc=$?
