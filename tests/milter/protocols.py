@@ -4,9 +4,14 @@ before 8.14 (v2: no negotiation of steps, every command answered, no
 CHGFROM offered). Also a connection with an unknown address family (local
 submission without an address) and one without any macros."""
 
+import os
+import signal
+
 import milterclient as mc
-from prmtest import (SOCKET, acme_mods, check, done, equal, partner_headers, trusted_session,
+from prmtest import (PID, SOCKET, acme_mods, check, done, equal, partner_headers, trusted_session,
                      wait_log)
+
+CONF = os.environ["PRM_CONF"]
 
 for label, offer in (("postfix-v6", mc.POSTFIX_V6), ("sendmail-v6", mc.SENDMAIL_V6)):
     c = trusted_session(offer)
@@ -53,20 +58,37 @@ equal(mods, acme_mods(), "no macros: client address taken from CONNECT, trusted"
 check(wait_log("NOQUEUE: category=aml-alert partner=acme route=partner"), "no queue id: logged as NOQUEUE")
 c.quit()
 
-# Local submission (Postfix non_smtpd_milters): localhost, 127.0.0.1, port 0.
-c = mc.MilterClient(SOCKET)
-c.negotiate(mc.POSTFIX_V6)
-c.macro(mc.SMFIC_CONNECT, {"{daemon_name}": "ORIGINATING"})
-c.connect("localhost", "127.0.0.1", 0)
-reply, mods = mc.message(c, mail_macros={"i": "P-local"}, headers=partner_headers())
-equal(mods, acme_mods(), "local submission: trusted")
-c.quit()
+# Local submission must be trusted as such, not only because 127.0.0.1 is
+# in trusted_networks: reload without loopback in trusted_networks first.
+with open(CONF) as f:
+    text = f.read()
+with open(CONF + ".new", "w") as f:
+    f.write(text.replace("trusted_networks = 127.0.0.0/8, ::1/128, 10.1.0.0/16",
+                         "trusted_networks = 10.1.0.0/16"))
+os.rename(CONF + ".new", CONF)
+os.kill(PID, signal.SIGUSR1)
+check(wait_log("reloaded configuration generation 2"), "reloaded without loopback in trusted_networks")
 
-# Unknown family (Sendmail local submission has no address).
-c = mc.MilterClient(SOCKET)
-c.negotiate(mc.SENDMAIL_V6)
-c.connect("localhost", None)
-reply, mods = mc.message(c, mail_macros={"i": "P-unspec"}, headers=partner_headers())
-equal(mods, acme_mods(), "no address (family U): local submission, trusted")
-c.quit()
+
+def local_message(hostname, addr, port, qid, offer=mc.POSTFIX_V6):
+    c = mc.MilterClient(SOCKET)
+    c.negotiate(offer)
+    c.macro(mc.SMFIC_CONNECT, {"{daemon_name}": "ORIGINATING"})
+    c.connect(hostname, addr, port)
+    reply, mods = mc.message(c, mail_macros={"i": qid}, headers=partner_headers())
+    c.quit()
+    return mods
+
+
+# Postfix non_smtpd_milters: "localhost", 127.0.0.1, port 0.
+equal(local_message("localhost", "127.0.0.1", 0, "P-local"), acme_mods(),
+      "local submission (localhost, 127.0.0.1, port 0): trusted")
+# Sendmail local submission: no address (family U).
+equal(local_message("localhost", None, 0, "P-unspec", mc.SENDMAIL_V6), acme_mods(),
+      "local submission without an address (family U): trusted")
+# An SMTP client on loopback (real source port) is not local submission.
+mods = local_message("localhost", "127.0.0.1", 43210, "P-loop")
+check(("chgheader", 1, "X-Partner-Id", "") in mods and not any(m[0] == "chgfrom" for m in mods),
+      "SMTP client on 127.0.0.1 with a source port: untrusted without loopback in trusted_networks",
+      mods, "partner header removed, no chgfrom")
 done()
