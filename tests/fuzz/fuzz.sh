@@ -5,7 +5,8 @@
 #   build  compile each target NAME from $SRCDIR/NAME.cc plus the listed core
 #          sources ($TOP_SRCDIR/src/SRC) into $BUILDDIR/fuzz-bin/NAME
 #   run    build, then run each target for SECONDS (-max_total_time) on a
-#          writable copy of its seed corpus ($BUILDDIR/fuzz-corpus/NAME);
+#          writable copy of its seed corpus ($BUILDDIR/fuzz-corpus/NAME),
+#          with $SRCDIR/NAME.dict as dictionary when it exists;
 #          a crash leaves its input in $BUILDDIR/fuzz-artifacts/NAME/ and
 #          makes the script fail
 #   smoke  like run, but prints SKIP and succeeds when $FUZZ_CXX cannot
@@ -69,8 +70,11 @@ run_one() {
         cp "$SRCDIR/corpus/$name"/* "$corpus"/ 2>/dev/null || true
         chmod -R u+w "$corpus"
     fi
+    dict=""
+    [ -f "$SRCDIR/$name.dict" ] && dict="-dict=$SRCDIR/$name.dict"
     echo "  FUZZ     $name for ${2}s (corpus $(ls "$corpus" | wc -l) files, log $log)"
-    if "$BUILDDIR/fuzz-bin/$name" -max_total_time="$2" -max_len="$FUZZ_MAX_LEN" -timeout=10 \
+    # shellcheck disable=SC2086
+    if "$BUILDDIR/fuzz-bin/$name" $dict -max_total_time="$2" -max_len="$FUZZ_MAX_LEN" -timeout=10 \
         -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$artifacts/" "$corpus" >"$log" 2>&1; then
         grep -E '^stat::number_of_executed_units|^stat::peak_rss_mb' "$log" | sed 's/^/           /'
         echo "           corpus now $(ls "$corpus" | wc -l) files"
@@ -83,7 +87,11 @@ run_one() {
 }
 
 if [ "$mode" = smoke ] && ! can_build; then
-    echo "SKIP: fuzz smoke ($FUZZ_CXX not installed or cannot build libFuzzer targets)"
+    if command -v "$FUZZ_CXX" >/dev/null 2>&1; then
+        echo "SKIP: fuzz smoke ($FUZZ_CXX cannot link -fsanitize=fuzzer: Debian package libclang-rt-14-dev)"
+    else
+        echo "SKIP: fuzz smoke ($FUZZ_CXX not installed)"
+    fi
     exit 0
 fi
 for t in "$@"; do build_one "${t%%:*}" "${t#*:}"; done
