@@ -44,6 +44,10 @@ def base_main_cf(inst):
         "smtpd_relay_restrictions = permit_mynetworks, reject",
         "smtpd_recipient_restrictions = permit_mynetworks, reject",
         "biff = no",
+        # No DNS on test machines: resolve partner host names (localhost)
+        # through /etc/hosts.
+        "smtp_host_lookup = native",
+        "disable_dns_lookups = yes",
         "smtputf8_enable = no",
         "delay_warning_time = 0",
         # Quick retries so that deferred mail settles within seconds.

@@ -204,24 +204,30 @@ class Instance:
     # -- relays and partners --------------------------------------------------
 
     def add_relay(self, name, tls="starttls", users=None, require_auth=True,
-                  fault=None):
-        """Start a fake relay NAME on 127.0.0.1; return its Relay."""
+                  fault=None, cert="server"):
+        """Start a fake relay NAME on 127.0.0.1; return its Relay.
+
+        CERT names the mkcerts.sh pair: "server" (localhost, 127.0.0.1) or
+        "wrong" (wrong.example only).
+        """
         users = users or {}
         fault_file = self.path("relays", ".%s.fault" % name)
         extra = ("--idle-timeout", "20")
         p, port = spool.start_server(
             self.spool_dir, name, *extra, tls=tls,
-            cert=self.path("certs", "server.pem"),
-            key=self.path("certs", "server.key"),
+            cert=self.path("certs", cert + ".pem"),
+            key=self.path("certs", cert + ".key"),
             auth=["%s:%s" % kv for kv in users.items()],
             require_auth=require_auth, fault_file=fault_file, max_seconds=900)
         relay = Relay(name, port, p, dict(users), tls, fault_file)
+        relay.cert = cert
         if fault:
             relay.set_fault(fault)
         self.relays[name] = relay
         return relay
 
-    def add_partner(self, partner, tls="starttls", fault=None, no_relay=False):
+    def add_partner(self, partner, tls="starttls", fault=None, no_relay=False,
+                    cert="server"):
         """Add PARTNER; start its relay (named after it unless given).
 
         FAULT starts a new relay in that fault mode; NO_RELAY starts none
@@ -235,7 +241,7 @@ class Instance:
             return partner
         relay = self.relays.get(rname)
         if relay is None:
-            relay = self.add_relay(rname, tls=tls, fault=fault,
+            relay = self.add_relay(rname, tls=tls, fault=fault, cert=cert,
                                    users={partner.username: partner.password})
         elif partner.username not in relay.users:
             # A shared relay: restart it knowing every partner's login.
@@ -255,8 +261,8 @@ class Instance:
         extra = ("--idle-timeout", "20", "--listen", "127.0.0.1:%d" % relay.port)
         p, port = spool.start_server(
             self.spool_dir, relay.name, *extra, tls=relay.tls,
-            cert=self.path("certs", "server.pem"),
-            key=self.path("certs", "server.key"),
+            cert=self.path("certs", relay.cert + ".pem"),
+            key=self.path("certs", relay.cert + ".key"),
             auth=["%s:%s" % kv for kv in users.items()], require_auth=True,
             fault_file=relay.fault_file, max_seconds=900)
         if port != relay.port:
@@ -264,6 +270,7 @@ class Instance:
                                % (relay.name, relay.port, port))
         self.relays[relay.name] = Relay(relay.name, port, p, users, relay.tls,
                                         relay.fault_file)
+        self.relays[relay.name].cert = relay.cert
 
     # -- configuration --------------------------------------------------------
 

@@ -53,9 +53,12 @@ def setUpModule():
         P[fault] = INST.add_partner(Partner(fault), fault=fault)
     P["imp-refused"] = INST.add_partner(Partner("imp-refused"), no_relay=True)
     INST.extra_implicit_ports.add(P["imp-refused"].port)
+    # tls = secure and a certificate for another name: verification fails.
+    P["wrongcert"] = INST.add_partner(Partner("wrongcert", host="localhost", tls="secure"),
+                                      cert="wrong")
     P["imp-badtls"] = INST.add_partner(Partner("imp-badtls"), tls="implicit", fault="badtls")
     INST.start()
-    for pid in ("refused", "auth", "rcpt") + FAULTS + ("imp-refused", "imp-badtls"):
+    for pid in ("refused", "auth", "rcpt", "wrongcert") + FAULTS + ("imp-refused", "imp-badtls"):
         SENT[pid] = INST.send([("X-Partner-Id", pid), ("X-Email-Category", "custom")])
     SENT["reject"] = INST.send([("X-Partner-Id", "rcpt"), ("X-Email-Category", "custom")],
                                rcpts=("reject-me@dest.example",))
@@ -102,6 +105,13 @@ class Fallback(unittest.TestCase):
                 self.expect_fallback(key)
         self.assertIn("partner-fallback-smtps/smtpd", INST.maillog(),
                       "the implicit-TLS fallback listener took no mail")
+
+    def test_certificate_mismatch_falls_back(self):
+        self.expect_fallback("wrongcert")
+        seen = [m for m in INST.arrivals() if m["server"] == "wrongcert"]
+        self.assertEqual(seen, [], "mail delivered to a relay with the wrong certificate")
+        # Fell back for the right reason (not, say, a failed name lookup).
+        self.assertIn("Server certificate not verified", INST.maillog())
 
     def test_rcpt_550_falls_back(self):
         self.expect_fallback("rcpt")

@@ -14,7 +14,8 @@ queue has settled:
      each authenticates as itself;
   6. an untrusted submitter forging X-Partner-Id, X-Email-Category and the
      route header -> global, forged headers gone;
-  8. a partner on an implicit-TLS port -> partner-smtps, its relay, TLS.
+  8. a partner on an implicit-TLS port -> partner-smtps, its relay, TLS;
+     a partner with tls = secure on a DNS name -> verified TLS, with SNI.
 And for all of them: no partner password was ever shown to another server.
 Exit 77 (skip) unless root with Postfix installed.
 """
@@ -46,6 +47,8 @@ def setUpModule():
     P["s1"] = INST.add_partner(Partner("s1", relay="shared"))
     P["s2"] = INST.add_partner(Partner("s2", relay="shared"))
     P["imp"] = INST.add_partner(Partner("imp"), tls="implicit")
+    # Certificate verification and SNI: a DNS name that the test CA signed.
+    P["sec"] = INST.add_partner(Partner("sec", host="localhost", tls="secure"))
     # Incomplete partners all point at one relay that must never see mail.
     for field in ("host", "port", "username", "password", "sender"):
         P["no" + field] = INST.add_partner(Partner("no" + field, relay="incomplete",
@@ -67,6 +70,7 @@ def setUpModule():
                            ("X-Partner-Relay-Route",
                             "partner:[127.0.0.1]:%d" % P["acme"].port)],
                           untrusted=True)
+    SENT["sec"] = send([("X-Partner-Id", "sec"), ("X-Email-Category", "aml-alert")])
     SENT["imp"] = send([("X-Partner-Id", "imp"), ("X-Email-Category", "finance-report")])
     INST.settled = INST.wait_settled(list(SENT.values()), timeout=60)
 
@@ -140,6 +144,12 @@ class Routing(unittest.TestCase):
         self.assertTrue(m["tls_version"], "TLS version: got %r, want a version" % m["tls_version"])
         self.assertIn("partner-smtps/smtp", INST.maillog(),
                       "maillog shows no delivery by the partner-smtps transport")
+
+    def test_8b_secure_partner_verified_with_sni(self):
+        m = self.expect_partner("sec", P["sec"])
+        self.assertEqual(m["sni"], "localhost", "SNI: got %r, want 'localhost'" % m["sni"])
+        self.assertIn("Verified TLS connection established to localhost", INST.maillog(),
+                      "maillog shows no verified TLS connection to localhost")
 
     def test_9_no_password_shown_to_another_server(self):
         leaks = INST.leaked_passwords(list(P.values()))
