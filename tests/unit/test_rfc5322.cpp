@@ -161,9 +161,10 @@ START_TEST(parse_rows) {
         return;
     }
     ck_assert_msg(got.has_value(), "%s: got error '%s', want success", r.name, err.c_str());
-    ck_assert_msg(static_cast<int>(got->mailboxes.size()) == r.count, "%s: got %zu mailboxes, want %d",
-                  r.name, got->mailboxes.size(), r.count);
-    ck_assert_msg(got->groups == r.groups, "%s: got %d groups, want %d", r.name, got->groups, r.groups);
+    ck_assert_msg(static_cast<int>(got->mailboxes.size()) == r.count,
+                  "%s: got %zu mailboxes, want %d", r.name, got->mailboxes.size(), r.count);
+    ck_assert_msg(got->groups == r.groups, "%s: got %d groups, want %d", r.name, got->groups,
+                  r.groups);
     ck_assert_msg(joined(*got) == r.addrs, "%s: got addresses '%s', want '%s'", r.name,
                   joined(*got).c_str(), r.addrs);
     if (got->mailboxes.empty()) return;
@@ -243,7 +244,8 @@ START_TEST(rewrite_rows) {
     std::string err;
     auto got = prm::rewrite_from(r.in, r.new_addr, err);
     if (!r.want) {
-        ck_assert_msg(!got, "%s: got '%s', want error containing '%s'", r.name, got->c_str(), r.err);
+        ck_assert_msg(!got, "%s: got '%s', want error containing '%s'", r.name, got->c_str(),
+                      r.err);
         ck_assert_msg(err.find(r.err) != std::string::npos, "%s: got error '%s', want '%s'", r.name,
                       err.c_str(), r.err);
         return;
@@ -264,7 +266,8 @@ struct SpecRow {
 const std::string kLocal64(64, 'a');
 const std::string kLocal65(65, 'a');
 // 254 and 255 bytes: "a" * 64 + "@" + labels of 63.
-const std::string kDom189 = std::string(63, 'b') + "." + std::string(63, 'c') + "." + std::string(61, 'd');
+const std::string kDom189 =
+    std::string(63, 'b') + "." + std::string(63, 'c') + "." + std::string(61, 'd');
 const std::string kAddr254 = kLocal64 + "@" + kDom189;
 const std::string kAddr255 = kLocal64 + "@" + kDom189 + "d";
 
@@ -385,13 +388,15 @@ START_TEST(env_rows) {
     std::string err;
     auto got = prm::parse_envelope(r.in, err);
     if (!r.ok) {
-        ck_assert_msg(!got, "%s: got '%s', want error containing '%s'", r.name, got->address.c_str(), r.want);
-        ck_assert_msg(err.find(r.want) != std::string::npos, "%s: got error '%s', want '%s'", r.name,
-                      err.c_str(), r.want);
+        ck_assert_msg(!got, "%s: got '%s', want error containing '%s'", r.name,
+                      got->address.c_str(), r.want);
+        ck_assert_msg(err.find(r.want) != std::string::npos, "%s: got error '%s', want '%s'",
+                      r.name, err.c_str(), r.want);
         return;
     }
     ck_assert_msg(got.has_value(), "%s: got error '%s', want '%s'", r.name, err.c_str(), r.want);
-    ck_assert_msg(got->address == r.want, "%s: got '%s', want '%s'", r.name, got->address.c_str(), r.want);
+    ck_assert_msg(got->address == r.want, "%s: got '%s', want '%s'", r.name, got->address.c_str(),
+                  r.want);
     ck_assert_msg(got->null_sender == r.null_sender, "%s: got null_sender %d, want %d", r.name,
                   got->null_sender, r.null_sender);
 }
@@ -457,7 +462,8 @@ std::string parse_err(const std::string& s) {
 START_TEST(comment_depth_limit) {
     std::string ok16 = std::string(16, '(') + std::string(16, ')') + "a@x.example";
     std::string bad17 = std::string(17, '(') + std::string(17, ')') + "a@x.example";
-    ck_assert_msg(parse_err(ok16).empty(), "depth 16: got '%s', want success", parse_err(ok16).c_str());
+    ck_assert_msg(parse_err(ok16).empty(), "depth 16: got '%s', want success",
+                  parse_err(ok16).c_str());
     ck_assert_msg(parse_err(bad17).find("nested too deeply") != std::string::npos,
                   "depth 17: got '%s', want 'nested too deeply'", parse_err(bad17).c_str());
 }
@@ -467,7 +473,8 @@ START_TEST(value_length_limit) {
     std::string name(prm::kMaxHeaderValue - 14, 'n');
     std::string fits = name + " <a@x.example>";  // exactly kMaxHeaderValue
     ck_assert_msg(fits.size() == prm::kMaxHeaderValue, "got %zu bytes", fits.size());
-    ck_assert_msg(parse_err(fits).empty(), "max size: got '%s', want success", parse_err(fits).c_str());
+    ck_assert_msg(parse_err(fits).empty(), "max size: got '%s', want success",
+                  parse_err(fits).c_str());
     ck_assert_msg(parse_err(fits + " ").find("too long") != std::string::npos,
                   "max+1: got '%s', want 'too long'", parse_err(fits + " ").c_str());
 }
@@ -478,10 +485,11 @@ START_TEST(mailbox_count_limit) {
     for (std::size_t i = 1; i < prm::kMaxMailboxes; ++i) list += ",a@x.example";
     std::string err;
     auto got = prm::parse_address_list(list, err);
-    ck_assert_msg(got && got->mailboxes.size() == prm::kMaxMailboxes, "100: got '%s', want 100 mailboxes",
-                  err.c_str());
+    ck_assert_msg(got && got->mailboxes.size() == prm::kMaxMailboxes,
+                  "100: got '%s', want 100 mailboxes", err.c_str());
     ck_assert_msg(parse_err(list + ",a@x.example").find("too many mailboxes") != std::string::npos,
-                  "101: got '%s', want 'too many mailboxes'", parse_err(list + ",a@x.example").c_str());
+                  "101: got '%s', want 'too many mailboxes'",
+                  parse_err(list + ",a@x.example").c_str());
 }
 END_TEST
 
