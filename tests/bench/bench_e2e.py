@@ -60,8 +60,12 @@ PRM = prmtest.program("partner-relay-milter")
 class BenchInstance(prmtest.Instance):
     """The harness's instance with smtp-sink relays and 4 listeners."""
 
-    def add_relay(self, name, tls="none", users=None, require_auth=False, fault=None):
-        """An smtp-sink on 127.0.0.1 instead of the fake relay (no TLS)."""
+    def add_relay(self, name, tls="none", users=None, **_harness_options):
+        """An smtp-sink on 127.0.0.1 instead of the fake relay (no TLS).
+
+        The harness's other relay options (TLS, AUTH, faults, certificates)
+        do not apply to a sink and are ignored.
+        """
         port = prmtest.free_port()
         p = subprocess.Popen(["smtp-sink", "-u", "nobody", "127.0.0.1:%d" % port, "256"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -18,7 +18,8 @@
 // Output: one line of key=value figures: messages, msgs/s, latency p50/p99
 // and max (from the first packet of a message to the final end-of-message
 // reply), the milter's RSS (--rss-pid) with the connections open and idle
-// and its peak under load, the number of SIGUSR1 reloads sent
+// and its peak under load (--rate paces the load to a total message rate,
+// like an MTA that is not saturated), the number of SIGUSR1 reloads sent
 // (--reload-pid/--reload-ms), errors and tempfails. Exit 1 when any
 // connection failed; figures are never compared with targets here.
 //
@@ -70,6 +71,7 @@ struct Options {
     pid_t rss_pid = 0;
     pid_t reload_pid = 0;
     int reload_ms = 0;
+    double rate = 0;  // when > 0: total messages per second, paced per connection
 };
 
 // Per-connection results.
@@ -274,7 +276,13 @@ void worker(int conn_no, const Options& o, std::latch& ready, std::atomic<bool>&
     if (!ok) return void(res.error = err);
     std::string body(static_cast<std::size_t>(o.body), 'x');
     for (std::size_t i = 64; i < body.size(); i += 66) body[i - 1] = '\r', body[i] = '\n';
+    // With --rate, connection CONN_NO sends at start + (m + CONN_NO/conns) * gap.
+    auto start = Clock::now();
+    double gap = o.rate > 0 ? o.conns / o.rate : 0;
     for (int m = 0; o.seconds > 0 ? Clock::now() < deadline : m < o.messages; ++m) {
+        if (gap > 0)
+            std::this_thread::sleep_until(start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
+                                                      gap * (m + static_cast<double>(conn_no) / o.conns))));
         auto t0 = Clock::now();
         char r = 0;
         if (!one_message(s, conn_no * 1000003 + m, o, body, r)) return void(res.error = "message failed");
@@ -306,6 +314,7 @@ bool parse(int argc, char** argv, Options& o) {
         else if (a == "--partners") o.partners = std::max(1, std::atoi(val()));
         else if (a == "--body") o.body = std::atoi(val());
         else if (a == "--nodelay") o.nodelay = true;
+        else if (a == "--rate") o.rate = std::atof(val());
         else if (a == "--rss-pid") o.rss_pid = std::atoi(val());
         else if (a == "--reload-pid") o.reload_pid = std::atoi(val());
         else if (a == "--reload-ms") o.reload_ms = std::atoi(val());
@@ -326,7 +335,7 @@ int main(int argc, char** argv) {
     Options o;
     if (!parse(argc, argv, o)) {
         std::fprintf(stderr, "usage: milterload -s SOCKET [-n CONNS] [-m MSGS | -T SECONDS] [--partners N] "
-                             "[--body BYTES] [--nodelay] [--rss-pid PID] [--reload-pid PID --reload-ms MS]\n");
+                             "[--body BYTES] [--nodelay] [--rate MSGS_PER_S] [--rss-pid PID] [--reload-pid PID --reload-ms MS]\n");
         return 2;
     }
     std::vector<Result> res(static_cast<std::size_t>(o.conns));
