@@ -160,7 +160,12 @@ std::string envelope_from_headers(const MessageFacts& msg) {
     std::string err;
     auto list = parse_address_list(from->value, err);
     if (!list || list->mailboxes.size() != 1 || list->groups != 0) return "";
-    return "<" + list->mailboxes.front().address() + ">";
+    // Use the addr-spec as written: address() drops the quotes of a quoted
+    // local part ("john doe"@x), which would change the address.
+    const Mailbox& m = list->mailboxes.front();
+    std::string raw = unfold(std::string_view(from->value).substr(m.addr_begin, m.addr_end - m.addr_begin));
+    if (raw.find_first_of("()") != std::string::npos) raw = m.address();  // comments inside
+    return "<" + raw + ">";
 }
 
 }  // namespace prm

@@ -188,6 +188,8 @@ START_TEST(msgfile_envelope_hint) {
         {"From: \"A, B\" <a@x.example>\n", "<a@x.example>"},
         {"From: a@x.example\nFrom: b@x.example\n", ""},
         {"From: T: a@x.example;\n", ""},
+        // A quoted local part keeps its quotes (regression: they were dropped).
+        {"From: J <\"john doe\"@x.example>\n", "<\"john doe\"@x.example>"},
     };
     for (const Row& r : rows) {
         std::string got = envelope_from_headers(parse_ok(r.text));
