@@ -9,3 +9,4 @@ Suite* suite_partners();
 Suite* suite_rfc5322();
 Suite* suite_decide();
 Suite* suite_actions();
+Suite* suite_docs();
