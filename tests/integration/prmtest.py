@@ -522,6 +522,23 @@ class Instance:
             return len(got) == len(set(tokens)) and not self.queue_files()
         return bool(spool.wait_for(done, timeout, 0.2))
 
+    def queue_ids(self, token):
+        """Postfix queue ids that carried TOKEN's Message-ID (cleanup log)."""
+        want = "message-id=<%s@prm-test>" % token
+        return [line.split(": ")[1] for line in self.maillog().splitlines()
+                if line.endswith(want) and line.count(": ") >= 2]
+
+    def milter_lines(self, token):
+        """The milter's summary lines for every queue file of TOKEN."""
+        ids = set(self.queue_ids(token))
+        out = []
+        for line in self.read("milter.log").splitlines():
+            # "info: QUEUEID: category=... partner=... route=... reason=..."
+            parts = line.split(": ", 2)
+            if len(parts) == 3 and parts[1] in ids:
+                out.append(line)
+        return out
+
     def diagnostics(self):
         """Logs to print when an assertion fails."""
         return ("--- maillog (tail)\n%s\n--- milter.log (tail)\n%s" % (

@@ -10,6 +10,9 @@ queue has settled:
      original From;
   3. a partner missing each one of host, port, username, password, sender
      -> global;
+  4. a partner that narrowed its categories (verification-link, aml-alert):
+     those two -> the partner, another eligible category -> global with
+     reason category-opted-out in the milter's log line;
   5. two partners on one relay host:port with different credentials ->
      each authenticates as itself;
   6. an untrusted submitter forging X-Partner-Id, X-Email-Category and the
@@ -32,6 +35,7 @@ ELIGIBLE = ["verification-link", "verification-url", "kyb-info-request",
             "kyb-expiration-extension", "custom", "verification-result",
             "aml-alert", "expiration-reminder", "webhook-failure",
             "finance-report", "admin-notification"]
+NARROWED = ["verification-link", "aml-alert"]
 APP = "app@platform.example"
 INST = None
 SENT = {}  # name -> token
@@ -49,6 +53,8 @@ def setUpModule():
     P["imp"] = INST.add_partner(Partner("imp"), tls="implicit")
     # Certificate verification and SNI: a DNS name that the test CA signed.
     P["sec"] = INST.add_partner(Partner("sec", host="localhost", tls="secure"))
+    P["narrow"] = INST.add_partner(Partner("narrow",
+                                           categories="verification-link, aml-alert"))
     # Incomplete partners all point at one relay that must never see mail.
     for field in ("host", "port", "username", "password", "sender"):
         P["no" + field] = INST.add_partner(Partner("no" + field, relay="incomplete",
@@ -64,6 +70,8 @@ def setUpModule():
     for field in ("host", "port", "username", "password", "sender"):
         SENT["no" + field] = send([("X-Partner-Id", "no" + field),
                                    ("X-Email-Category", "custom")])
+    for cat in NARROWED + ["custom"]:
+        SENT["narrow/" + cat] = send([("X-Partner-Id", "narrow"), ("X-Email-Category", cat)])
     SENT["s1"] = send([("X-Partner-Id", "s1"), ("X-Email-Category", "custom")])
     SENT["s2"] = send([("X-Partner-Id", "s2"), ("X-Email-Category", "aml-alert")])
     SENT["forged"] = send([("X-Partner-Id", "acme"), ("X-Email-Category", "custom"),
@@ -126,6 +134,23 @@ class Routing(unittest.TestCase):
         seen = INST.arrivals()
         wrong = [m["subject"] for m in seen if m["server"] == "incomplete"]
         self.assertEqual(wrong, [], "incomplete partners' relay got mail: %r" % wrong)
+
+    def test_4_narrowed_partner_opts_out_of_other_categories(self):
+        for cat in NARROWED:
+            with self.subTest(category=cat):
+                self.expect_partner("narrow/" + cat, P["narrow"])
+        m = self.expect_global("narrow/custom")
+        tags = header_values(m, "X-Email-Category")
+        self.assertEqual(tags, ["custom"], "category tag: got %r, want ['custom']" % tags)
+        lines = INST.milter_lines(SENT["narrow/custom"])
+        want = "category=custom partner=narrow route=global reason=category-opted-out"
+        self.assertTrue(len(lines) == 1 and want in lines[0],
+                        "milter log: got %r, want one line with %r\n%s"
+                        % (lines, want, INST.diagnostics()))
+        lines = INST.milter_lines(SENT["narrow/aml-alert"])
+        want = "category=aml-alert partner=narrow route=partner reason=partner-relay"
+        self.assertTrue(len(lines) == 1 and want in lines[0],
+                        "milter log: got %r, want one line with %r" % (lines, want))
 
     def test_5_shared_relay_each_partner_authenticates_as_itself(self):
         self.expect_partner("s1", P["s1"])
