@@ -515,6 +515,10 @@ int run_daemon(const Options& opts) {
                      ", configuration generation " + std::to_string(snap->generation) + ", " +
                      std::to_string(snap->partners.active_count()) + " partners active");
     SignalEnv senv{opts.config_path, holder, counters, stopping, pipefd[0], opts.drain_seconds};
+    // From here the holder alone owns the snapshot: a local reference would
+    // pin generation 1 for the life of the process, doubling the memory of
+    // a large partner table after the first reload. cfg dangles from here.
+    snap.reset();
     return run_milter(socket, std::move(senv));
 }
 
