@@ -128,6 +128,29 @@ bool valid_socket(std::string_view v) {
     return false;
 }
 
+// A CIDR list into NETS; false with E set on the first bad item.
+bool parse_networks(const std::string& v, std::vector<Network>& nets, std::string& e) {
+    std::vector<Network> out;
+    for (const auto& item : split_list(v)) {
+        auto n = Network::parse(item);
+        if (!n) {
+            e = "IPv4 or IPv6 networks in CIDR form, e.g. 10.0.0.0/8, 2001:db8::/32 ('" + item +
+                "' is not one)";
+            return false;
+        }
+        out.push_back(*n);
+    }
+    nets = std::move(out);
+    return true;
+}
+
+// A CIDR list as "a, b".
+std::string networks_text(const std::vector<Network>& nets) {
+    std::vector<std::string> t;
+    for (const auto& n : nets) t.push_back(n.text);
+    return join(t);
+}
+
 // ---- log levels ------------------------------------------------------------
 
 const char* const kLevelNames[] = {"err", "warning", "notice", "info", "debug"};  // 3..7
@@ -163,24 +186,9 @@ const KeyDef kKeys[] = {
     {{"milter", "trusted_networks", "list", "127.0.0.0/8, ::1/128", true,
       "client networks (CIDR, comma or space separated) whose control headers are trusted"},
      [](Config& c, const std::string& v, std::string& e) {
-         std::vector<Network> nets;
-         for (const auto& item : split_list(v)) {
-             auto n = Network::parse(item);
-             if (!n) {
-                 e = "IPv4 or IPv6 networks in CIDR form, e.g. 10.0.0.0/8, 2001:db8::/32 ('" +
-                     item + "' is not one)";
-                 return false;
-             }
-             nets.push_back(*n);
-         }
-         c.trusted_networks = std::move(nets);
-         return true;
+         return parse_networks(v, c.trusted_networks, e);
      },
-     [](const Config& c) {
-         std::vector<std::string> t;
-         for (const auto& n : c.trusted_networks) t.push_back(n.text);
-         return join(t);
-     }},
+     [](const Config& c) { return networks_text(c.trusted_networks); }},
     {{"milter", "trust_authenticated", "bool", "yes", true,
       "whether SASL-authenticated clients are trusted submitters"},
      [](Config& c, const std::string& v, std::string& e) {
@@ -290,6 +298,36 @@ const KeyDef kKeys[] = {
          return parse_int(v, 1, 86400, c.stats_interval);
      },
      [](const Config& c) { return std::to_string(c.stats_interval); }},
+    {{"milter", "fallback_alert_rate", "percent", "20", true,
+      "fallback rate (fallbacks per partner-routed message) that raises a partner's alert; "
+      "0: no alert"},
+     [](Config& c, const std::string& v, std::string& e) {
+         e = "a percentage from 0 to 100 (0 disables the alert)";
+         std::string n = !v.empty() && v.back() == '%' ? v.substr(0, v.size() - 1) : v;
+         return parse_int(n, 0, 100, c.fallback_alert_rate);
+     },
+     [](const Config& c) { return std::to_string(c.fallback_alert_rate); }},
+    {{"milter", "fallback_alert_min_messages", "number", "10", true,
+      "partner-routed messages a partner needs in the window before its alert can fire"},
+     [](Config& c, const std::string& v, std::string& e) {
+         e = "a number from 1 to 1000000";
+         return parse_int(v, 1, 1000000, c.fallback_alert_min_messages);
+     },
+     [](const Config& c) { return std::to_string(c.fallback_alert_min_messages); }},
+    {{"milter", "fallback_alert_window", "seconds", "900", true,
+      "sliding window of the fallback alert; also the least time between two warnings"},
+     [](Config& c, const std::string& v, std::string& e) {
+         e = "a number of seconds from 10 to 604800";
+         return parse_int(v, 10, 604800, c.fallback_alert_window);
+     },
+     [](const Config& c) { return std::to_string(c.fallback_alert_window); }},
+    {{"milter", "allowed_private_relays", "list", "", true,
+      "networks (CIDR) a partner host may be or resolve to although they are loopback, "
+      "private, link-local or unspecified"},
+     [](Config& c, const std::string& v, std::string& e) {
+         return parse_networks(v, c.allowed_private_relays, e);
+     },
+     [](const Config& c) { return networks_text(c.allowed_private_relays); }},
     {{"headers", "partner", "header", "X-Partner-Id", true,
       "header naming the partner (trusted submitters only)"},
      [](Config& c, const std::string& v, std::string& e) {

@@ -79,6 +79,10 @@ struct Config {
     std::vector<int> implicit_tls_ports = {465, 2465};
     std::string stats_file;                 // empty: no metrics file
     int stats_interval = 60;                // seconds
+    int fallback_alert_rate = 20;           // percent; 0: no fallback alert
+    int fallback_alert_min_messages = 10;   // partner-routed messages in the window
+    int fallback_alert_window = 900;        // seconds
+    std::vector<Network> allowed_private_relays;  // partner hosts allowed in private space
 
     // [headers]
     std::string partner_header = "X-Partner-Id";

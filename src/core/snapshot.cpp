@@ -9,6 +9,8 @@
 // SnapshotHolder in the header publishes results atomically.
 #include "core/snapshot.hpp"
 
+#include "core/hostguard.hpp"
+
 namespace prm {
 
 // Load the main config at CONFIG_PATH and the partner table it names.
@@ -29,6 +31,8 @@ SnapshotResult load_snapshot(const std::string& config_path, std::uint64_t gener
         res.errors = snap->partners.errors;
         return res;
     }
+    // Relay hosts in private address space: see hostguard.hpp.
+    guard_partner_hosts(snap->partners, snap->config, res.warnings);
 
     // File-level warnings (mode, stray lines) as they are; per-partner
     // problems folded into one line per inactive partner.

@@ -171,6 +171,9 @@ class Instance:
         self.name = name
         self.want_milter = milter
         self.config_extra = config_extra
+        # Every fake relay is on loopback, which the partner host guard
+        # refuses unless allowed; "localhost" may also resolve to ::1.
+        self.allowed_private_relays = "127.0.0.0/8, ::1/128"
         self.relays = {}
         self.partners = []
         self.fallback_overrides = []  # "param=value" for both fallback listeners
@@ -287,10 +290,11 @@ class Instance:
                                          and isinstance(p.port, int)})
         conf = ("[milter]\nsocket = %s\npartners = %s\n"
                 "trusted_networks = 127.0.0.1/32\nfallback_sender = %s\nuser = %s\n"
-                "implicit_tls_ports = %s\nlog_level = debug\n%s" % (
+                "implicit_tls_ports = %s\nlog_level = debug\n"
+                "allowed_private_relays = %s\n%s" % (
                     self.milter_socket(), self.path("partners.conf"),
                     FALLBACK_SENDER, MILTER_USER, ", ".join(map(str, implicit)),
-                    self.config_extra))
+                    self.allowed_private_relays, self.config_extra))
         self._write("milter.conf", conf, 0o644)
         path = self._write("partners.conf",
                            "".join(p.ini() + "\n" for p in self.partners), 0o600)

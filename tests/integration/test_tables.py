@@ -87,6 +87,7 @@ class Tables(unittest.TestCase):
         self.conf = self.write("milter.conf",
                                "[milter]\npartners = %s\nfallback_sender = nr@platform.example\n"
                                "socket = inet:8895@127.0.0.1\n"
+                               "allowed_private_relays = 127.0.0.0/8\n"
                                % os.path.join(self.dir, "partners.conf"))
         self.partners = self.write("partners.conf", PARTNERS, 0o600)
 

@@ -88,8 +88,9 @@ class Env:
         with os.fdopen(fd, "w") as f:
             f.write("\n".join(lines))
         main = os.path.join(d, "partner-relay-milter.conf")
+        # The fake relays are on loopback: allow it (partner host guard).
         text = ("[milter]\nfallback_sender = noreply@platform.example\n"
-                "partners = %s\n" % ptable)
+                "partners = %s\nallowed_private_relays = 127.0.0.0/8, ::1/128\n" % ptable)
         if implicit_ports is not None:
             text += "implicit_tls_ports = %s\n" % ", ".join(map(str, implicit_ports))
         with open(main, "w") as f:

@@ -10,3 +10,5 @@ Suite* suite_rfc5322();
 Suite* suite_decide();
 Suite* suite_actions();
 Suite* suite_docs();
+Suite* suite_alert();
+Suite* suite_hostguard();

@@ -73,7 +73,7 @@ START_TEST(table_defaults_match_the_dump) {
     // The documented default of every key is what a bare config yields.
     Config c = config_ok();
     std::string dump = dump_config(c);
-    expect_eq(static_cast<long>(config_keys().size()), 20, "keys in the table");
+    expect_eq(static_cast<long>(config_keys().size()), 24, "keys in the table");
     for (const KeyInfo& k : config_keys()) {
         if (std::string(k.name) == "fallback_sender") continue;  // required, no default
         expect_eq(dumped(dump, k.section, k.name), k.default_value, k.name);
@@ -119,6 +119,11 @@ START_TEST(bad_value_for_each_typed_key) {
         {"milter", "stats_file", "stats.prom"},
         {"milter", "stats_interval", "0"},
         {"milter", "stats_interval", "86401"},
+        {"milter", "fallback_alert_rate", "101"},
+        {"milter", "fallback_alert_rate", "20 %"},
+        {"milter", "fallback_alert_min_messages", "0"},
+        {"milter", "fallback_alert_window", "9"},
+        {"milter", "allowed_private_relays", "127.0.0.0/8, localhost"},
         {"milter", "user", "a b"},
         {"milter", "partners", ""},
         {"headers", "partner", "X-Bad:Name"},
@@ -306,6 +311,25 @@ START_TEST(unreadable_config_file) {
 }
 END_TEST
 
+START_TEST(fallback_alert_and_private_relay_keys) {
+    Config d = config_ok();
+    expect_eq(d.fallback_alert_rate * 1000000L + d.fallback_alert_min_messages * 10000L +
+                  d.fallback_alert_window,
+              20L * 1000000 + 10 * 10000 + 900, "alert defaults (rate, min, window)");
+    expect_eq(static_cast<long>(d.allowed_private_relays.size()), 0, "allowed_private_relays");
+    Config c = config_ok(
+        "fallback_alert_rate = 35%\nfallback_alert_min_messages = 3\nfallback_alert_window = 60\n"
+        "allowed_private_relays = 127.0.0.0/8, fd00::/8\n");
+    expect_eq(c.fallback_alert_rate, 35, "rate with a percent sign");
+    expect_eq(c.fallback_alert_min_messages, 3, "min messages");
+    expect_eq(c.fallback_alert_window, 60, "window");
+    expect_eq(static_cast<long>(c.allowed_private_relays.size()), 2, "allowed networks");
+    ck_assert_msg(c.allowed_private_relays[0].contains("127.0.0.1"),
+                  "127.0.0.0/8 does not contain 127.0.0.1");
+    expect_eq(config_ok("fallback_alert_rate = 0\n").fallback_alert_rate, 0, "rate 0 (off)");
+}
+END_TEST
+
 Suite* suite_config() {
     Suite* s = suite_create("config");
     TCase* tc = tcase_create("config");
@@ -326,6 +350,7 @@ Suite* suite_config() {
     tcase_add_test(tc, network_parse_and_contains);
     tcase_add_test(tc, dump_reads_back_the_same);
     tcase_add_test(tc, unreadable_config_file);
+    tcase_add_test(tc, fallback_alert_and_private_relay_keys);
     suite_add_tcase(s, tc);
     return s;
 }

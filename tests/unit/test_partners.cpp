@@ -334,7 +334,9 @@ START_TEST(snapshot_loads_and_warns_per_inactive_partner) {
                                      "username = g\nsender = n@globex.example\n",
                                  0600);
     std::string conf = temp_file(
-        "[milter]\nfallback_sender = noreply@platform.example\npartners = " + ptab + "\n", 0644);
+        "[milter]\nfallback_sender = noreply@platform.example\npartners = " + ptab +
+            "\nallowed_private_relays = 127.0.0.0/8\n",  // acme is on 127.0.0.1
+        0644);
     SnapshotResult r = load_snapshot(conf, 7);
     ck_assert_msg(r.snapshot != nullptr, "snapshot: got null (%zu errors)", r.errors.size());
     expect_eq(static_cast<long>(r.snapshot->generation), 7, "generation");

@@ -1,0 +1,194 @@
+// hostguard.cpp - deactivate partners whose relay host is a non-public address.
+//
+// See hostguard.hpp for the contract. Address classes follow the IANA
+// special-purpose registries (RFC 6890 and successors), restricted to what
+// can never be a partner's relay on the Internet.
+#include "core/hostguard.hpp"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <sys/socket.h>
+
+#include <chrono>
+#include <cstring>
+#include <map>
+
+namespace prm {
+
+namespace {
+
+// The kind of an IPv4 address given as 4 bytes, or "".
+std::string kind_v4(const unsigned char* a) {
+    if (a[0] == 0) return "unspecified";
+    if (a[0] == 127) return "loopback";
+    if (a[0] == 10 || (a[0] == 172 && (a[1] & 0xf0) == 16) || (a[0] == 192 && a[1] == 168))
+        return "private";
+    if (a[0] == 100 && (a[1] & 0xc0) == 64) return "shared";
+    if (a[0] == 169 && a[1] == 254) return "link-local";
+    if ((a[0] & 0xf0) == 224) return "multicast";
+    if ((a[0] & 0xf0) == 240) return "reserved";
+    return "";
+}
+
+// The kind of an IPv6 address given as 16 bytes, or "".
+std::string kind_v6(const unsigned char* a) {
+    static const unsigned char zero[16] = {};
+    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (std::memcmp(a, zero, 16) == 0) return "unspecified";
+    if (std::memcmp(a, zero, 15) == 0 && a[15] == 1) return "loopback";
+    if (std::memcmp(a, mapped, 12) == 0) return kind_v4(a + 12);
+    if ((a[0] & 0xfe) == 0xfc) return "private";  // fc00::/7 unique local
+    if (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) return "link-local";
+    if (a[0] == 0xfe && (a[1] & 0xc0) == 0xc0) return "private";  // fec0::/10 site-local
+    if (a[0] == 0xff) return "multicast";
+    return "";
+}
+
+// Whether ADDR lies in one of the allowed networks.
+bool allowed(const Config& cfg, const std::string& addr) {
+    for (const Network& n : cfg.allowed_private_relays)
+        if (n.contains(addr)) return true;
+    return false;
+}
+
+// "a private address" / "an unspecified address".
+std::string article(const std::string& kind) {
+    bool vowel = kind[0] == 'a' || kind[0] == 'e' || kind[0] == 'i' || kind[0] == 'o' ||
+                 kind[0] == 'u';
+    return (vowel ? "an " : "a ") + kind + " address";
+}
+
+// ASCII lower case (host names compare case-insensitively).
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (char& c : out)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    return out;
+}
+
+// What one host name resolved to, cached for the load.
+struct Lookup {
+    bool checked = false;  // false: past the lookup bound
+    bool ok = false;
+    std::vector<std::string> addrs;
+    std::string err;
+};
+
+// The bounded, cached resolution of every host name of one load.
+class Lookups {
+public:
+    explicit Lookups(const HostResolver& r) : resolve_(r), start_(Clock::now()) {}
+
+    const Lookup& get(const std::string& host) {
+        auto it = cache_.find(host);
+        if (it != cache_.end()) return it->second;
+        Lookup l;
+        if (cache_.size() < kMaxHostLookups &&
+            Clock::now() - start_ < std::chrono::seconds(kHostLookupBudget)) {
+            l.checked = true;
+            l.ok = resolve_(host, l.addrs, l.err);
+        } else {
+            ++skipped_;
+        }
+        return cache_.emplace(host, std::move(l)).first->second;
+    }
+    std::size_t skipped() const { return skipped_; }
+
+private:
+    using Clock = std::chrono::steady_clock;
+    const HostResolver& resolve_;
+    Clock::time_point start_;
+    std::map<std::string, Lookup> cache_;
+    std::size_t skipped_ = 0;
+};
+
+// The guard's problem for P's host, or "" when the host passes.
+std::string host_problem(const Partner& p, const Config& cfg, Lookups& lookups,
+                         const std::string& file, Diags& warnings) {
+    unsigned char buf[16];
+    if (inet_pton(AF_INET, p.host.c_str(), buf) == 1 ||
+        inet_pton(AF_INET6, p.host.c_str(), buf) == 1) {
+        std::string kind = special_address_kind(p.host);
+        if (kind.empty() || allowed(cfg, p.host)) return "";
+        return "host " + p.host + " is " + article(kind) + " (not in allowed_private_relays)";
+    }
+    // Names cost a lookup: only for partners that would otherwise route.
+    if (!p.active) return "";
+    const Lookup& l = lookups.get(lower(p.host));
+    if (!l.checked) return "";
+    if (!l.ok) {
+        warnings.push_back(Diag{file, p.line, p.id, "host",
+                                "host " + p.host + " does not resolve (" + l.err +
+                                    "); not checked against private addresses"});
+        return "";
+    }
+    for (const std::string& a : l.addrs) {
+        std::string k = special_address_kind(a);
+        if (!k.empty() && !allowed(cfg, a))
+            return "host " + p.host + " resolves to " + a + ", " + article(k) +
+                   " (not in allowed_private_relays)";
+    }
+    return "";
+}
+
+}  // namespace
+
+// getaddrinfo(3): every stream address of HOST, in textual form.
+bool system_resolve(const std::string& host, std::vector<std::string>& addrs, std::string& err) {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    int rc = getaddrinfo(host.c_str(), nullptr, &hints, &res);
+    if (rc != 0) {
+        err = gai_strerror(rc);
+        return false;
+    }
+    for (addrinfo* ai = res; ai; ai = ai->ai_next) {
+        char text[INET6_ADDRSTRLEN] = {};
+        const void* src = nullptr;
+        if (ai->ai_family == AF_INET)
+            src = &reinterpret_cast<const sockaddr_in*>(ai->ai_addr)->sin_addr;
+        else if (ai->ai_family == AF_INET6)
+            src = &reinterpret_cast<const sockaddr_in6*>(ai->ai_addr)->sin6_addr;
+        if (src && inet_ntop(ai->ai_family, src, text, sizeof text)) addrs.emplace_back(text);
+    }
+    freeaddrinfo(res);
+    if (addrs.empty()) err = "no IPv4 or IPv6 address";
+    return !addrs.empty();
+}
+
+// Classify a textual IPv4 or IPv6 address.
+std::string special_address_kind(std::string_view addr) {
+    if (addr.empty() || addr.size() >= INET6_ADDRSTRLEN) return "";
+    std::string s(addr);
+    unsigned char buf[16];
+    if (inet_pton(AF_INET, s.c_str(), buf) == 1) return kind_v4(buf);
+    if (inet_pton(AF_INET6, s.c_str(), buf) == 1) return kind_v6(buf);
+    return "";
+}
+
+// Apply the guard to every partner with a valid host.
+void guard_partner_hosts(PartnerTable& t, const Config& cfg, Diags& warnings,
+                         const HostResolver& resolve) {
+    Lookups lookups(resolve);
+    for (Partner& p : t.partners) {
+        if (p.host.empty()) continue;  // missing or invalid: already a problem
+        std::string why = host_problem(p, cfg, lookups, t.path, warnings);
+        if (why.empty()) continue;
+        Diag d{t.path, p.line, p.id, "host", why};
+        p.problems.push_back(d);
+        t.warnings.push_back(d);
+        p.reason = p.active ? why : p.reason + "; " + why;
+        p.active = false;
+    }
+    if (lookups.skipped() > 0)
+        warnings.push_back(Diag{t.path, 0, "", "",
+                                std::to_string(lookups.skipped()) +
+                                    " partner host name(s) not checked against private "
+                                    "addresses: lookup bound reached (" +
+                                    std::to_string(kMaxHostLookups) + " names, " +
+                                    std::to_string(kHostLookupBudget) + " s)"});
+}
+
+}  // namespace prm
