@@ -1,0 +1,157 @@
+// fuzz_partners.cc - libFuzzer target: the partner table parser.
+//
+// Feeds the input as the text of partners.conf through parse_ini_text()
+// (inih) and load_partners_ini(), validated against a fixed main config.
+// Invariants checked (abort on violation, which libFuzzer reports):
+//  - a partner is active exactly when it has no problem, and its reason is
+//    "ok" exactly then; every problem names the file and a line;
+//  - an active partner has all four credentials and a sender (rules 1-2),
+//    a host that is a DNS name or IPv4 address of [A-Za-z0-9.-], a username
+//    and sender with no CR, LF, NUL, space, comma, bracket or ':', a password
+//    without CR/LF/NUL, and a route value that matches
+//    ^(partner|partner-smtps):\[[A-Za-z0-9.-]+\]:[0-9]{1,5}$ built from its
+//    own host and port;
+//  - no password that occurs only as a password value ever appears in a
+//    reason, a problem or a warning (it is "marked": holds '%', '$' or '!',
+//    characters no message text of partners.cpp uses);
+//  - lookups by id find the first partner of that id.
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+#include "core/config.hpp"
+#include "core/ini.hpp"
+#include "core/partners.hpp"
+#include "core/rfc5322.hpp"
+
+namespace {
+
+// Abort with a message naming the broken invariant.
+void check(bool ok, const char* what) {
+    if (ok) return;
+    std::fprintf(stderr, "fuzz_partners: invariant broken: %s\n", what);
+    std::abort();
+}
+
+// The main config every input is validated against (defaults).
+const prm::Config& config() {
+    static const prm::Config cfg = [] {
+        prm::ConfigResult r = prm::load_config_ini(prm::parse_ini_text(
+            "fuzz.conf", "[milter]\nfallback_sender = noreply@platform.example\n"));
+        if (!r.config) std::abort();
+        return *r.config;
+    }();
+    return cfg;
+}
+
+// True when S is non-empty and made of [A-Za-z0-9.-] only.
+bool host_chars(std::string_view s) {
+    if (s.empty()) return false;
+    for (char c : s)
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '-'))
+            return false;
+    return true;
+}
+
+// True when S has none of the characters that could inject into a table line.
+bool no_injection(std::string_view s) {
+    for (char c : s) {
+        auto u = static_cast<unsigned char>(c);
+        if (u < 32 || u == 127 || c == ' ' || c == ',' || c == '[' || c == ']' || c == ':')
+            return false;
+    }
+    return true;
+}
+
+// The route header value check of issue 7, written out by hand (no regex
+// library): TRANSPORT ":[" HOST "]:" 1-5 digits.
+bool route_ok(const std::string& v, const prm::Partner& p) {
+    std::string t;
+    for (const char* name : {"partner-smtps:[", "partner:["})
+        if (v.rfind(name, 0) == 0) {
+            t = name;
+            break;
+        }
+    if (t.empty()) return false;
+    std::size_t close = v.find("]:", t.size());
+    if (close == std::string::npos) return false;
+    std::string host = v.substr(t.size(), close - t.size());
+    std::string port = v.substr(close + 2);
+    if (!host_chars(host) || port.empty() || port.size() > 5) return false;
+    for (char c : port)
+        if (c < '0' || c > '9') return false;
+    return host == p.host && port == std::to_string(*p.port);
+}
+
+// Invariants of one partner.
+void check_partner(const prm::Partner& p) {
+    check(p.active == p.problems.empty(), "active exactly when no problem");
+    check(p.active == (p.reason == "ok"), "reason ok exactly when active");
+    for (const prm::Diag& d : p.problems)
+        check(d.file == "partners.conf" && d.line > 0 && !d.message.empty(),
+              "a problem names file, line and why");
+    if (!p.active) return;
+    check(p.port.has_value() && !p.username.empty() && !p.password.empty() && !p.sender.empty(),
+          "active partner has all four credentials and a sender");
+    check(host_chars(p.host), "active host is [A-Za-z0-9.-]");
+    check(no_injection(p.username) && no_injection(p.sender), "username and sender are clean");
+    check(p.password.find_first_of(std::string("\r\n\0", 3)) == std::string::npos,
+          "password has no CR, LF or NUL");
+    check(prm::valid_addr_spec(p.sender), "sender is an address");
+    check(route_ok(p.route_value(config()), p), "route value matches the table");
+}
+
+// Every text the loader produced about the table.
+std::string all_text(const prm::PartnerTable& t) {
+    std::string all;
+    for (const prm::Partner& p : t.partners) {
+        all += p.reason + "\n";
+        for (const prm::Diag& d : p.problems) all += d.str() + "\n";
+    }
+    for (const prm::Diag& d : t.warnings) all += d.str() + "\n";
+    for (const prm::Diag& d : t.errors) all += d.str() + "\n";
+    return all;
+}
+
+// True when V is a password worth tracking: marked, and used nowhere in the
+// input but as password values.
+bool tracked_password(const prm::IniFile& ini, const std::string& v) {
+    if (v.size() < 4 || v.find_first_of("%$!") == std::string::npos) return false;
+    for (const prm::IniEntry& e : ini.entries)
+        if ((e.key != "password" && e.value.find(v) != std::string::npos) ||
+            e.key.find(v) != std::string::npos)
+            return false;
+    for (const prm::IniSection& s : ini.sections)
+        if (("[" + s.name + "]").find(v) != std::string::npos) return false;  // ids are shown so
+    for (const prm::Diag& d : ini.errors)
+        if (d.message.find(v) != std::string::npos) return false;  // inih echoes bad lines
+    return true;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    std::string text(reinterpret_cast<const char*>(data), size);
+    prm::IniFile ini = prm::parse_ini_text("partners.conf", text);
+    prm::PartnerTable t = prm::load_partners_ini(ini, config());
+    check(t.partners.size() == ini.sections.size(), "one partner per section");
+    for (const prm::Partner& p : t.partners) {
+        check_partner(p);
+        const prm::Partner* f = t.find(p.id);
+        check(f != nullptr, "every id is found");
+        check(f->line <= p.line, "find() returns the first partner of an id");
+    }
+
+    std::string all = all_text(t);
+    for (const prm::IniEntry& e : ini.entries)
+        if (e.key == "password" && tracked_password(ini, e.value) &&
+            all.find(e.value) != std::string::npos) {
+            std::fprintf(stderr, "password '%s' (line %d) found in:\n%s", e.value.c_str(), e.line,
+                         all.c_str());
+            check(false, "a password appears in no message");
+        }
+    return 0;
+}
