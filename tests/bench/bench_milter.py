@@ -48,15 +48,19 @@ def free_port():
 
 
 def write_tables(d, n, sock):
-    """Main config and a table of N partners in D; return the config path."""
+    """Main config and a table of N partners in D; return the config path.
+
+    Hosts are IP literals: host names would add a DNS lookup per distinct
+    name to every load and reload (the private-address guard).
+    """
     parts = os.path.join(d, "partners.conf")
     tmp = parts + ".tmp"
     with open(tmp, "w", encoding="ascii") as f:
         for i in range(n):
-            f.write("[p%d]\nhost = relay%d.partner.example\nport = %d\n"
+            f.write("[p%d]\nhost = 203.0.113.%d\nport = %d\n"
                     "username = user%d\npassword = secret-%d\n"
                     "sender = mail@p%d.example\n\n"
-                    % (i, i % 97, 465 if i % 10 == 0 else 587, i, i, i))
+                    % (i, 1 + i % 97, 465 if i % 10 == 0 else 587, i, i, i))
     os.chmod(tmp, 0o600)
     os.replace(tmp, parts)
     conf = os.path.join(d, "bench.conf")
