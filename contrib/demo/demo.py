@@ -49,6 +49,9 @@ MILTER_CONF = """\
 socket = {socket}
 partners = {partners}
 trusted_networks = 127.0.0.1/32
+# The demo's partner relays run on loopback, which the host guard refuses
+# unless allowed here.
+allowed_private_relays = 127.0.0.0/8
 fallback_sender = noreply@platform.example
 user = nobody
 log_level = info

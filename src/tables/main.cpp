@@ -120,7 +120,7 @@ int run_write(const prm::Snapshot& snap, const Options& opt) {
     std::printf("wrote %s/sasl_passwd (%zu entries) and %s/tls_policy (%zu entries)%s%s\n",
                 opt.dir.c_str(), t.sasl.size(), opt.dir.c_str(), t.tls_policy.size(),
                 opt.postmap ? ", postmap type " : " (no postmap)", dbtype.c_str());
-    std::fputs(prm::hook_lines(snap.config, opt.dir, hops).c_str(), stdout);
+    std::fputs(prm::hook_lines(snap.config, opt.dir, hops, prm::postfix_queue_directory()).c_str(), stdout);
     return kExitOk;
 }
 

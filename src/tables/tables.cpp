@@ -500,6 +500,24 @@ std::string postfix_milter_socket(const std::string& socket) {
     return socket;
 }
 
+// A UNIX socket below QUEUE_DIR relative to it (chrooted daemons).
+std::string postfix_milter_socket(const std::string& socket, const std::string& queue_dir) {
+    std::string s = postfix_milter_socket(socket);
+    std::string q = queue_dir;
+    while (q.size() > 1 && q.back() == '/') q.pop_back();
+    if (q.empty() || q[0] != '/' || s.rfind("unix:", 0) != 0) return s;
+    std::string path = s.substr(5);
+    if (path.size() > q.size() + 1 && path.compare(0, q.size(), q) == 0 && path[q.size()] == '/')
+        return "unix:" + path.substr(q.size() + 1);
+    return s;
+}
+
+// Run `postconf -h queue_directory`; "" when it fails.
+std::string postfix_queue_directory() {
+    ToolRun r = run_tool("postconf", {"-h", "queue_directory"}, true, true);
+    return r.status == 0 ? trim(r.out) : std::string();
+}
+
 namespace {
 
 // The -o settings of a partner transport (wrapper: partner-smtps).
@@ -564,7 +582,8 @@ void add_service(std::string& out, const std::string& svc, const std::string& ty
 }  // namespace
 
 // The postconf lines that hook the recipe into Postfix.
-std::string hook_lines(const Config& cfg, const std::string& dir, const std::vector<FallbackHop>& hops) {
+std::string hook_lines(const Config& cfg, const std::string& dir, const std::vector<FallbackHop>& hops,
+                       const std::string& queue_dir) {
     std::string plain = "[127.0.0.1]:10027", wrapped = "[127.0.0.1]:10465";
     for (const auto& h : hops) (h.implicit_tls ? wrapped : plain) = h.nexthop;
     // "[127.0.0.1]:10027" -> the master.cf service name "127.0.0.1:10027".
@@ -578,7 +597,7 @@ std::string hook_lines(const Config& cfg, const std::string& dir, const std::vec
     };
 
     std::string out = "# main.cf: the milter first, before any DKIM signer\n";
-    out += "postconf -e 'smtpd_milters = " + postfix_milter_socket(cfg.socket) +
+    out += "postconf -e 'smtpd_milters = " + postfix_milter_socket(cfg.socket, queue_dir) +
            "' 'non_smtpd_milters = $smtpd_milters' 'milter_default_action = accept' "
            "'milter_protocol = 6' 'milter_header_checks = regexp:" + dir + "/milter_header_checks'\n";
     out += "# master.cf: partner transports, loopback fallback listeners, cleanup-fb\n";

@@ -97,10 +97,22 @@ InstallResult install_tables(const std::string& dir, const PostfixTables& t,
 
 // The `postconf -e` / `postconf -M` / `postconf -P` lines that hook the
 // recipe into Postfix, with DIR and the milter socket of CFG.
+// QUEUE_DIR (Postfix's queue_directory, may be empty) makes a UNIX socket
+// below it relative, as a chrooted smtpd needs (postfix_milter_socket).
 std::string hook_lines(const Config& cfg, const std::string& dir,
-                       const std::vector<FallbackHop>& hops);
+                       const std::vector<FallbackHop>& hops,
+                       const std::string& queue_dir = std::string());
 
 // libmilter socket syntax ("local:/p", "inet:port@host") in Postfix syntax.
 std::string postfix_milter_socket(const std::string& socket);
+
+// The same, but a UNIX socket below QUEUE_DIR is named relative to it:
+// Postfix daemons run with the queue directory as working directory
+// (chrooted or not), and a chrooted smtpd or cleanup (Debian's default)
+// cannot reach an absolute path. Empty QUEUE_DIR: as above.
+std::string postfix_milter_socket(const std::string& socket, const std::string& queue_dir);
+
+// Run `postconf -h queue_directory`; "" when it fails.
+std::string postfix_queue_directory();
 
 }  // namespace prm
