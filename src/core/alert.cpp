@@ -119,4 +119,22 @@ bool FallbackAlert::alerting(std::string_view partner) const {
     return it != partners_.end() && it->second.alerting;
 }
 
+// Increments since the previous tick, then the rules.
+std::vector<AlertEvent> AlertFeed::tick(const std::map<std::string, PartnerTotals>& totals,
+                                        const AlertSettings& s, std::int64_t now) {
+    const AlertSettings& cur = alert_.settings();
+    if (s.rate_percent != cur.rate_percent || s.min_messages != cur.min_messages ||
+        s.window != cur.window)
+        alert_.configure(s);
+    for (const auto& [partner, t] : totals) {
+        PartnerTotals& prev = last_[partner];
+        // Counters only grow; guard anyway so a wrap can never add 2^64.
+        std::uint64_t r = t.routed >= prev.routed ? t.routed - prev.routed : 0;
+        std::uint64_t f = t.fallbacks >= prev.fallbacks ? t.fallbacks - prev.fallbacks : 0;
+        alert_.add(partner, r, f, now);
+        prev = t;
+    }
+    return alert_.evaluate(now);
+}
+
 }  // namespace prm

@@ -19,6 +19,8 @@
 // "none" (folded ids, see counters.hpp) are ignored. rate_percent = 0
 // disables the alert: add() and evaluate() then do nothing.
 //
+// AlertFeed adapts the counters' running totals (counters.hpp) to it.
+//
 // Thread safety: none; one thread (the daemon's signal thread) owns it.
 //
 // Limits: the window is kept in at most about 60 buckets per partner
@@ -33,6 +35,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "core/counters.hpp"
 
 namespace prm {
 
@@ -92,6 +96,20 @@ private:
 
     AlertSettings settings_;
     std::map<std::string, State, std::less<>> partners_;
+};
+
+// What the daemon runs once a second: turns the counters' running totals
+// into per-tick increments for a FallbackAlert under the current settings.
+class AlertFeed {
+public:
+    // Feed the increments since the last call and evaluate at NOW.
+    std::vector<AlertEvent> tick(const std::map<std::string, PartnerTotals>& totals,
+                                 const AlertSettings& settings, std::int64_t now);
+    const FallbackAlert& alert() const { return alert_; }
+
+private:
+    FallbackAlert alert_;
+    std::map<std::string, PartnerTotals> last_;
 };
 
 }  // namespace prm

@@ -1,13 +1,10 @@
 // counters.cpp - bounded, sharded counters rendered as Prometheus text.
 //
-// See counters.hpp for the contract. The per-message path locks one of
-// kCounterShards mutexes picked by a hash of the calling thread's id;
-// render() merges the shards into sorted maps so the output is stable
-// (the same counts always render to the same bytes, which the tests use).
+// See counters.hpp for the contract. The per-message path only touches
+// atomics in lock-free series tables (series.hpp); render() copies them into
+// sorted maps so the output is stable (the same counts always render to the
+// same bytes, which the tests use).
 #include "core/counters.hpp"
-
-#include <functional>
-#include <thread>
 
 #include "core/decide.hpp"
 #include "core/snapshot.hpp"
@@ -93,37 +90,21 @@ MessageLabels bounded_labels(const Snapshot& snap, const Decision& d) {
     l.partner = known_or_other(d.partner, snap.partners.find(d.partner) != nullptr);
     l.route = route_name(d.route);
     l.reason = vocabulary_label(d.reason);
+    l.shadow = d.shadow;
     return l;
 }
 
-// The shard of the calling thread.
-Counters::Shard& Counters::my_shard() {
-    std::size_t h = std::hash<std::thread::id>()(std::this_thread::get_id());
-    return shards_[h % kCounterShards];
-}
+Counters::Counters()
+    : messages_(kMaxSeries),
+      fallbacks_(kMaxPartnerSeries),
+      routed_(kMaxPartnerSeries),
+      errors_(kMaxErrorSeries) {}
 
-// Count one message, folding new series past the cardinality bound.
+// Count one message; partner-routed ones (enforce mode) also by partner.
 void Counters::count_message(const MessageLabels& l, bool fallback) {
-    Shard& s = my_shard();
-    std::lock_guard<std::mutex> lock(s.mu);
-    Key key{l.category, l.partner, l.route, l.reason};
-    auto it = s.messages.find(key);
-    if (it == s.messages.end()) {
-        // A new series: past the bound every label becomes "other".
-        if (s.messages.size() >= kMaxSeries) {
-            std::string o(kOtherLabel);
-            key = Key{o, o, o, o};
-        }
-        it = s.messages.emplace(std::move(key), 0).first;
-    }
-    ++it->second;
-    if (fallback) {
-        // Fallback partners come from the same folded label set.
-        if (s.fallbacks.size() < kMaxSeries || s.fallbacks.count(l.partner))
-            ++s.fallbacks[l.partner];
-        else
-            ++s.fallbacks[std::string(kOtherLabel)];
-    }
+    messages_.add({l.category, l.partner, l.route, l.reason});
+    if (fallback) fallbacks_.add({l.partner});
+    if (!fallback && !l.shadow && l.route == "partner") routed_.add({l.partner});
 }
 
 // Count a reload attempt.
@@ -132,11 +113,12 @@ void Counters::count_reload(bool ok) {
 }
 
 // Count an internal error; KIND is folded like a reason.
-void Counters::count_error(std::string_view kind) {
-    std::string k = vocabulary_label(kind);
-    std::lock_guard<std::mutex> lock(err_mu_);
-    if (errors_.size() >= 64 && !errors_.count(k)) k = std::string(kOtherLabel);
-    ++errors_[k];
+void Counters::count_error(std::string_view kind) { errors_.add({vocabulary_label(kind)}); }
+
+// Remember PARTNER's alert state for the gauge.
+void Counters::set_alerting(const std::string& partner, bool on) {
+    std::lock_guard<std::mutex> lock(alert_mu_);
+    if (on || alerting_.count(partner)) alerting_[partner] = on;
 }
 
 // Publish the snapshot gauges.
@@ -150,35 +132,42 @@ void Counters::set_snapshot_info(std::uint64_t generation, std::size_t active,
 // Sum of every message series.
 std::uint64_t Counters::messages_total() const {
     std::uint64_t n = 0;
-    for (const Shard& s : shards_) {
-        std::lock_guard<std::mutex> lock(s.mu);
-        for (const auto& [k, v] : s.messages) n += v;
-    }
+    messages_.for_each([&](const auto&, std::uint64_t v) { n += v; });
     return n;
+}
+
+// Partner-routed and fallback totals by partner label.
+std::map<std::string, PartnerTotals> Counters::partner_totals() const {
+    std::map<std::string, PartnerTotals> out;
+    routed_.for_each([&](const auto& k, std::uint64_t v) { out[k[0]].routed += v; });
+    fallbacks_.for_each([&](const auto& k, std::uint64_t v) { out[k[0]].fallbacks += v; });
+    return out;
+}
+
+// Copy a one-label table into a sorted map (the overflow "other" merges).
+template <class Table>
+std::map<std::string, std::uint64_t> sorted(const Table& t) {
+    std::map<std::string, std::uint64_t> out;
+    t.for_each([&](const auto& k, std::uint64_t v) { out[k[0]] += v; });
+    return out;
 }
 
 // Render all families, series sorted by label values.
 std::string Counters::render() const {
-    std::map<Key, std::uint64_t> messages;
-    std::map<std::string, std::uint64_t> fallbacks;
-    for (const Shard& s : shards_) {
-        std::lock_guard<std::mutex> lock(s.mu);
-        for (const auto& [k, v] : s.messages) messages[k] += v;
-        for (const auto& [k, v] : s.fallbacks) fallbacks[k] += v;
-    }
+    std::map<std::array<std::string, 4>, std::uint64_t> messages;
+    messages_.for_each([&](const auto& k, std::uint64_t v) { messages[k] += v; });
 
     std::string out;
     family(out, "partner_relay_messages_total", "counter",
            "Messages decided, by category, partner, route and reason.");
     for (const auto& [k, v] : messages) {
-        std::string labels = pair("category", std::get<0>(k)) + "," +
-                             pair("partner", std::get<1>(k)) + "," + pair("route", std::get<2>(k)) +
-                             "," + pair("reason", std::get<3>(k));
+        std::string labels = pair("category", k[0]) + "," + pair("partner", k[1]) + "," +
+                             pair("route", k[2]) + "," + pair("reason", k[3]);
         sample(out, "partner_relay_messages_total", labels, v);
     }
     family(out, "partner_relay_fallback_messages_total", "counter",
-           "Messages seen on the fallback listener, by partner.");
-    for (const auto& [k, v] : fallbacks)
+           "Messages seen on the fallback listener (partner relay failed), by partner.");
+    for (const auto& [k, v] : sorted(fallbacks_))
         sample(out, "partner_relay_fallback_messages_total", pair("partner", k), v);
 
     family(out, "partner_relay_reloads_total", "counter", "Configuration reloads, by result.");
@@ -186,23 +175,34 @@ std::string Counters::render() const {
     sample(out, "partner_relay_reloads_total", pair("result", "failed"), reloads_failed_.load());
 
     family(out, "partner_relay_errors_total", "counter", "Internal errors, by kind.");
-    {
-        std::lock_guard<std::mutex> lock(err_mu_);
-        for (const auto& [k, v] : errors_)
-            sample(out, "partner_relay_errors_total", pair("kind", k), v);
-    }
+    for (const auto& [k, v] : sorted(errors_))
+        sample(out, "partner_relay_errors_total", pair("kind", k), v);
+    render_gauges(out);
+    return out;
+}
 
+// Append the gauge families.
+void Counters::render_gauges(std::string& out) const {
     family(out, "partner_relay_config_generation", "gauge",
            "Generation of the configuration in use.");
     sample(out, "partner_relay_config_generation", "", generation_.load());
     family(out, "partner_relay_partners", "gauge", "Partners in the table, by status.");
     sample(out, "partner_relay_partners", pair("status", "active"), active_.load());
     sample(out, "partner_relay_partners", pair("status", "inactive"), inactive_.load());
+    family(out, "partner_relay_shadow_mode", "gauge",
+           "1 when mode = shadow: decisions are logged and counted, nothing is routed.");
+    sample(out, "partner_relay_shadow_mode", "", shadow_mode_.load() ? 1 : 0);
+    family(out, "partner_relay_fallback_alert", "gauge",
+           "1 while a partner's fallback rate is over the alert threshold.");
+    {
+        std::lock_guard<std::mutex> lock(alert_mu_);
+        for (const auto& [k, on] : alerting_)
+            sample(out, "partner_relay_fallback_alert", pair("partner", k), on ? 1 : 0);
+    }
     family(out, "partner_relay_messages_in_flight", "gauge",
            "Messages between MAIL FROM and end of message.");
     long f = in_flight_.load();
     sample(out, "partner_relay_messages_in_flight", "", f < 0 ? 0 : static_cast<std::uint64_t>(f));
-    return out;
 }
 
 }  // namespace prm

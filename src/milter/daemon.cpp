@@ -19,8 +19,9 @@
 //  - in the child, every signal is blocked in every thread before any thread
 //    starts; one thread sigwaits USR1 (build a new snapshot and swap it in; a
 //    failed reload keeps the old one and logs why) and USR2 (log the
-//    counters), writes cfg.stats_file every cfg.stats_interval seconds, and
-//    watches the supervisor's stop pipe;
+//    counters), writes cfg.stats_file every cfg.stats_interval seconds,
+//    feeds the fallback alert once a second (alert.hpp) and watches the
+//    supervisor's stop pipe;
 //  - SIGTERM/SIGHUP to the supervisor: new messages are answered tempfail,
 //    messages in flight (MAIL FROM seen, end of message not yet) may finish
 //    for up to -d seconds, then libmilter is stopped and both exit 0. A
@@ -50,6 +51,7 @@
 #include <sstream>
 #include <thread>
 
+#include "core/alert.hpp"
 #include "core/logging.hpp"
 #include "core/msgfile.hpp"
 #include "milter/glue.hpp"
@@ -179,6 +181,7 @@ void release_free_memory() { malloc_trim(0); }
 void publish_info(Counters& counters, const Snapshot& snap) {
     std::size_t active = snap.partners.active_count();
     counters.set_snapshot_info(snap.generation, active, snap.partners.partners.size() - active);
+    counters.set_shadow_mode(snap.config.mode == Mode::shadow);
 }
 
 // Settings a reload cannot change: warn when they differ.
@@ -275,6 +278,7 @@ private:
         sigaddset(&set, SIGUSR1);
         sigaddset(&set, SIGUSR2);
         auto next = std::chrono::steady_clock::now();
+        auto next_alert = next;
         while (!stop_.load()) {
             timespec ts{0, 100 * 1000 * 1000};
             int sig = sigtimedwait(&set, nullptr, &ts);
@@ -282,6 +286,10 @@ private:
             if (sig == SIGUSR1) reload();
             if (sig == SIGUSR2) dump();
             if (!stopping_ && stop_requested()) graceful_stop();
+            if (std::chrono::steady_clock::now() >= next_alert) {
+                check_alerts();
+                next_alert = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+            }
             // stats_file and stats_interval are reloadable: read them from
             // the snapshot in use each time.
             auto snap = env_.holder->get();
@@ -311,6 +319,24 @@ private:
         glue_stop();
     }
 
+    // Feed the fallback alert the counters' per-partner totals and log its
+    // lines (once a second: the per-message path never sees the alert).
+    void check_alerts() {
+        auto snap = env_.holder->get();
+        if (!snap) return;
+        const Config& c = snap->config;
+        AlertSettings s{c.fallback_alert_rate, c.fallback_alert_min_messages,
+                        c.fallback_alert_window};
+        auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::steady_clock::now().time_since_epoch())
+                       .count();
+        for (const AlertEvent& ev : alerts_.tick(env_.counters->partner_totals(), s, now)) {
+            bool failing = ev.kind == AlertEvent::Kind::failing;
+            logger().log(failing ? Level::warning : Level::notice, "NOQUEUE: " + ev.line());
+            env_.counters->set_alerting(ev.partner, failing);
+        }
+    }
+
     // Write the metrics file; log failures.
     void write_stats(const std::string& path) {
         std::string err;
@@ -319,6 +345,7 @@ private:
     }
 
     SignalEnv env_;
+    AlertFeed alerts_;
     bool stopping_ = false;
     std::atomic<bool> stop_{false};
     std::thread thread_;

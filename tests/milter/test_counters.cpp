@@ -1,5 +1,7 @@
 // test_counters.cpp - Check suite for core/counters: label folding, the
-// cardinality bound, the Prometheus text rendering and thread safety.
+// cardinality bound, the Prometheus text rendering, thread safety (also
+// when threads create the same series at once), the per-partner totals the
+// fallback alert reads and the shadow/alert gauges.
 //
 // Lives in tests/milter (the counters belong to the daemon's task); uses the
 // unit fixtures read-only to build snapshots from INI text.
@@ -165,6 +167,72 @@ START_TEST(test_threads_add_up) {
 }
 END_TEST
 
+START_TEST(test_partner_totals_for_the_alert) {
+    Counters c;
+    c.count_message(MessageLabels{"custom", "acme", "partner", "partner-relay"}, false);
+    c.count_message(MessageLabels{"custom", "acme", "partner", "partner-relay"}, false);
+    c.count_message(MessageLabels{"custom", "acme", "partner", "partner-relay", true}, false);
+    c.count_message(MessageLabels{"custom", "acme", "global", "fallback"}, true);
+    c.count_message(MessageLabels{"custom", "beta", "global", "inactive-partner"}, false);
+    auto t = c.partner_totals();
+    ck_assert_msg(t["acme"].routed == 2 && t["acme"].fallbacks == 1,
+                  "acme: got routed %llu fallbacks %llu, want 2 and 1 (shadow not routed)",
+                  (unsigned long long)t["acme"].routed, (unsigned long long)t["acme"].fallbacks);
+    ck_assert_msg(t.count("beta") == 0, "beta (global route): got a totals entry, want none");
+}
+END_TEST
+
+START_TEST(test_shadow_and_alert_gauges) {
+    Counters c;
+    std::string out = c.render();
+    ck_assert_msg(out.find("partner_relay_shadow_mode 0\n") != std::string::npos, "got:\n%s",
+                  out.c_str());
+    ck_assert_msg(lines_with(out, "partner_relay_fallback_alert{") == 0,
+                  "got alert series before any alert");
+    c.set_shadow_mode(true);
+    c.set_alerting("beta", false);  // never alerted: not listed
+    c.set_alerting("acme", true);
+    out = c.render();
+    for (const char* want : {"partner_relay_shadow_mode 1\n",
+                             "partner_relay_fallback_alert{partner=\"acme\"} 1\n",
+                             "# TYPE partner_relay_fallback_alert gauge\n"})
+        ck_assert_msg(out.find(want) != std::string::npos, "got:\n%s\nwant:\n%s", out.c_str(),
+                      want);
+    ck_assert_msg(out.find("partner=\"beta\"") == std::string::npos, "beta listed:\n%s",
+                  out.c_str());
+    c.set_alerting("acme", false);
+    out = c.render();
+    ck_assert_msg(out.find("partner_relay_fallback_alert{partner=\"acme\"} 0\n") !=
+                      std::string::npos,
+                  "after recovery got:\n%s", out.c_str());
+}
+END_TEST
+
+START_TEST(test_threads_create_series_concurrently) {
+    // Every thread creates the same 300 series at the same time: each
+    // series must exist once, with every increment.
+    Counters c;
+    std::vector<std::thread> ts;
+    for (int t = 0; t < 8; ++t)
+        ts.emplace_back([&c] {
+            for (int round = 0; round < 5; ++round)
+                for (int i = 0; i < 300; ++i)
+                    c.count_message(
+                        MessageLabels{"custom", "p" + std::to_string(i), "partner", "r"}, false);
+        });
+    for (auto& t : ts) t.join();
+    std::string out = c.render();
+    int series = lines_with(out, "partner_relay_messages_total{");
+    ck_assert_msg(series == 300, "got %d series, want 300", series);
+    ck_assert_msg(c.messages_total() == 8 * 5 * 300, "got %llu messages, want 12000",
+                  (unsigned long long)c.messages_total());
+    auto totals = c.partner_totals();
+    ck_assert_msg(totals.size() == 300 && totals["p7"].routed == 40,
+                  "got %zu partners, p7 routed %llu; want 300 and 40", totals.size(),
+                  (unsigned long long)totals["p7"].routed);
+}
+END_TEST
+
 int main() {
     Suite* s = suite_create("counters");
     TCase* tc = tcase_create("counters");
@@ -175,6 +243,9 @@ int main() {
     tcase_add_test(tc, test_vocabulary_and_escape);
     tcase_add_test(tc, test_cardinality_bound);
     tcase_add_test(tc, test_threads_add_up);
+    tcase_add_test(tc, test_partner_totals_for_the_alert);
+    tcase_add_test(tc, test_shadow_and_alert_gauges);
+    tcase_add_test(tc, test_threads_create_series_concurrently);
     suite_add_tcase(s, tc);
     SRunner* sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

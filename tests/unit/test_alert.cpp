@@ -5,6 +5,7 @@
 // recovery line, old messages never leaving the window, folded labels
 // alerting, a disabled alert still talking, and a reload losing the state.
 // The clock is injected: every test runs in no time.
+#include <map>
 #include <string>
 #include <vector>
 
@@ -181,6 +182,25 @@ START_TEST(large_window_uses_coarse_buckets) {
 }
 END_TEST
 
+START_TEST(feed_turns_totals_into_increments) {
+    AlertFeed f;
+    AlertSettings s = settings(50, 2, 60);
+    std::map<std::string, PartnerTotals> totals;
+    totals["acme"] = PartnerTotals{10, 0};
+    expect_lines(f.tick(totals, s, 0), "", "10 routed, no fallback");
+    totals["acme"] = PartnerTotals{12, 2};  // +2 routed, +2 fallbacks: 2 of 12 = 16%
+    expect_lines(f.tick(totals, s, 1), "", "2 of 12");
+    totals["acme"] = PartnerTotals{12, 8};  // 8 of 12 = 66%
+    auto ev = f.tick(totals, s, 2);
+    ck_assert_msg(ev.size() == 1 && ev[0].fallbacks == 8 && ev[0].routed == 12,
+                  "got\n%s\nwant one warning with 8 of 12", lines(ev).c_str());
+    // The settings of the tick apply: rate 70% is not reached, recovery.
+    ev = f.tick(totals, settings(70, 2, 60), 3);
+    ck_assert_msg(ev.size() == 1 && ev[0].kind == AlertEvent::Kind::recovered,
+                  "after raising the threshold: got\n%s\nwant a recovery", lines(ev).c_str());
+}
+END_TEST
+
 Suite* suite_alert() {
     Suite* s = suite_create("alert");
     TCase* tc = tcase_create("alert");
@@ -194,6 +214,7 @@ Suite* suite_alert() {
     tcase_add_test(tc, folded_labels_and_disabled_alert_are_silent);
     tcase_add_test(tc, reconfigure_keeps_alerting_state);
     tcase_add_test(tc, large_window_uses_coarse_buckets);
+    tcase_add_test(tc, feed_turns_totals_into_increments);
     suite_add_tcase(s, tc);
     return s;
 }
