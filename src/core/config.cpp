@@ -328,6 +328,23 @@ const KeyDef kKeys[] = {
          return parse_networks(v, c.allowed_private_relays, e);
      },
      [](const Config& c) { return networks_text(c.allowed_private_relays); }},
+    {{"milter", "partners_permissions", "enum", "strict", true,
+      "strict: refuse a partner table others can read or write, or owned by anyone but root "
+      "or the milter's user; warn: only warn"},
+     [](Config& c, const std::string& v, std::string& e) {
+         e = "strict or warn";
+         if (v == "strict") return c.partners_permissions_warn = false, true;
+         if (v == "warn") return c.partners_permissions_warn = true, true;
+         return false;
+     },
+     [](const Config& c) { return std::string(c.partners_permissions_warn ? "warn" : "strict"); }},
+    {{"milter", "allow_core_dumps", "bool", "no", false,
+      "debugging only: let the daemon dump core (the dump holds the partner passwords)"},
+     [](Config& c, const std::string& v, std::string& e) {
+         e = "yes, no, true, false, 1 or 0";
+         return parse_bool(v, c.allow_core_dumps);
+     },
+     [](const Config& c) { return std::string(c.allow_core_dumps ? "yes" : "no"); }},
     {{"headers", "partner", "header", "X-Partner-Id", true,
       "header naming the partner (trusted submitters only)"},
      [](Config& c, const std::string& v, std::string& e) {

@@ -83,6 +83,8 @@ struct Config {
     int fallback_alert_min_messages = 10;   // partner-routed messages in the window
     int fallback_alert_window = 900;        // seconds
     std::vector<Network> allowed_private_relays;  // partner hosts allowed in private space
+    bool partners_permissions_warn = false;  // partners_permissions = warn (else strict)
+    bool allow_core_dumps = false;          // debug only: the core holds partner passwords
 
     // [headers]
     std::string partner_header = "X-Partner-Id";

@@ -9,7 +9,8 @@
 // could not tell them apart.
 //
 // Contract: a broken partner never stops the others; only an unreadable
-// (or oversized) file is a table-level error. The password is validated but
+// (or oversized) file, or one others can read or a stranger owns (unless
+// partners_permissions = warn), is a table-level error. The password is validated but
 // never copied into a Diag, a reason or any other text.
 //
 // Thread safety: a loaded table is immutable. Limits: the file size bound of
@@ -17,7 +18,9 @@
 #include "core/partners.hpp"
 
 #include <arpa/inet.h>
+#include <pwd.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -446,8 +449,56 @@ PartnerTable load_partners_ini(const IniFile& ini, const Config& cfg) {
     return t;
 }
 
-// Read the partner table at PATH; warn when others can read the passwords.
+namespace {
+
+// The uid of user NAME, or -1 when NAME is empty or unknown.
+long uid_of(const std::string& name) {
+    if (name.empty()) return -1;
+    struct passwd pw {
+    }, *res = nullptr;
+    std::vector<char> buf(16384);
+    if (getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &res) != 0 || !res) return -1;
+    return static_cast<long>(pw.pw_uid);
+}
+
+// Why the table at PATH (stat SB) must not be trusted with passwords, or ""
+// when its mode and owner are fine. Allowed owners: root, the configured
+// milter user, and the user running this program (the daemon after its
+// privilege drop, or an admin's own test setup).
+std::string permission_problem(const std::string& path, const struct stat& sb,
+                               const Config& cfg) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(sb.st_mode & 07777));
+    std::string facts = std::string("mode ") + mode + ", owner uid " + std::to_string(sb.st_uid);
+    if ((sb.st_mode & (S_IROTH | S_IWOTH)) != 0)
+        return "partner table " + path + " (" + facts +
+               ") can be read or changed by others although it holds passwords: chmod o-rwx it";
+    long milter_uid = uid_of(cfg.user);
+    if (sb.st_uid != 0 && sb.st_uid != geteuid() && static_cast<long>(sb.st_uid) != milter_uid)
+        return "partner table " + path + " (" + facts + ") is owned by neither root nor the " +
+               "milter's user" + (cfg.user.empty() ? "" : " (" + cfg.user + ")") +
+               ": chown it to one of them";
+    return "";
+}
+
+}  // namespace
+
+// Read the partner table at PATH, after checking who can read or change it:
+// a table others can read, or owned by a stranger, is refused (an error, so
+// no partner loads) unless [milter] partners_permissions = warn; a table
+// its group can read only warns.
 PartnerTable load_partners(const std::string& path, const Config& cfg) {
+    struct stat sb {};
+    std::string refused;
+    if (::stat(path.c_str(), &sb) == 0) refused = permission_problem(path, sb, cfg);
+    if (!refused.empty() && !cfg.partners_permissions_warn) {
+        PartnerTable t;
+        t.path = path;
+        t.errors.push_back(Diag{path, 0, "", "",
+                                refused + " (or set [milter] partners_permissions = warn)"});
+        return t;
+    }
+
     IniFile ini = read_ini(path);
     for (const Diag& d : ini.errors)
         if (d.line == 0) {
@@ -457,8 +508,9 @@ PartnerTable load_partners(const std::string& path, const Config& cfg) {
             return t;
         }
     PartnerTable t = load_partners_ini(ini, cfg);
-    struct stat sb {};
-    if (::stat(path.c_str(), &sb) == 0 && (sb.st_mode & (S_IRGRP | S_IROTH)) != 0) {
+    if (!refused.empty()) {
+        t.warnings.push_back(Diag{path, 0, "", "", refused});
+    } else if ((sb.st_mode & (S_IRGRP | S_IWGRP)) != 0) {
         char mode[8];
         std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(sb.st_mode & 07777));
         t.warnings.push_back(Diag{path, 0, "", "",

@@ -70,6 +70,36 @@ contains "-n broken partner: inactive with the port reason" "$out" "acme: inacti
 contains "-n broken partner: file:line: key" "$out" "$d/bad-partner.conf:3: [acme] port:"
 lacks "-n broken partner: no password" "$out" "S3cret-Canary"
 
+# --- the partner table's permissions (issue 7: secrets) ----------------------
+# 0644 (others can read the passwords): refused with path and mode, unless
+# partners_permissions = warn; group-readable only warns.
+cp "$d/partners.conf" "$d/open-partners.conf"; chmod 644 "$d/open-partners.conf"
+printf '[milter]\nfallback_sender = noreply@platform.example\npartners = %s/open-partners.conf\n' "$d" > "$d/open.conf"
+"$M" -c "$d/open.conf" -n > "$out" 2>&1; check "-n on a 0644 partner table: exit 1" $? 1
+contains "-n 0644 table: names path and mode" "$out" "partner table $d/open-partners.conf (mode 0644"
+lacks "-n 0644 table: no password" "$out" "S3cret-Canary"
+printf 'partners_permissions = warn\n' >> "$d/open.conf"
+"$M" -c "$d/open.conf" -n > "$out" 2>&1; check "-n 0644 table with partners_permissions = warn: exit 0" $? 0
+contains "-n 0644 table with warn: a warning" "$out" "warning: $d/open-partners.conf: partner table"
+chmod 640 "$d/open-partners.conf"
+sed '/partners_permissions/d' "$d/open.conf" > "$d/group.conf"
+"$M" -c "$d/group.conf" -n > "$out" 2>&1; check "-n on a 0640 partner table: exit 0" $? 0
+contains "-n 0640 table: warns with the mode" "$out" "(mode 0640)"
+T=${PRM_TABLES:-$(dirname "$M")/partner-relay-tables}
+if [ -x "$T" ]; then
+    chmod 604 "$d/open-partners.conf"
+    "$T" -c "$d/group.conf" --check > "$out" 2>&1; check "tables --check on a 0604 table: exit 78 (EX_CONFIG)" $? 78
+    contains "tables --check 0604: names path and mode" "$out" "partner table $d/open-partners.conf (mode 0604"
+    lacks "tables --check 0604: no password" "$out" "S3cret-Canary"
+fi
+if [ "$(id -u)" = 0 ] && id nobody > /dev/null 2>&1; then
+    chmod 600 "$d/open-partners.conf"; chown nobody "$d/open-partners.conf"
+    "$M" -c "$d/group.conf" -n > "$out" 2>&1; check "-n on a table owned by a stranger: exit 1" $? 1
+    contains "-n stranger's table: says so" "$out" "is owned by neither root nor the milter's user"
+    printf 'user = nobody\n' >> "$d/group.conf"
+    "$M" -c "$d/group.conf" -n > "$out" 2>&1; check "-n on a table owned by the milter's user: exit 0" $? 0
+fi
+
 # --- -t on the samples ------------------------------------------------------
 if [ -d "$samples" ]; then
     for f in "$samples"/*.eml; do
@@ -108,8 +138,13 @@ contains "-t --daemon FALLBACK: sender restored" "$out" "envelope-from <noreply@
 "$M" -c "$d/test.conf" -t "$d/no-such.eml" > "$out" 2>&1; check "-t on a missing file: exit 2" $? 2
 
 # --- the shipped examples (contrib/examples) ---------------------------------
-excfg=$top_srcdir/contrib/examples/partner-relay-milter.conf
-if [ -f "$excfg" ]; then
+# A private copy: the shipped partners.conf is 0644 (read-only in distcheck),
+# which the milter rightly refuses for a file holding passwords.
+excfg=$d/examples/partner-relay-milter.conf
+if [ -f "$top_srcdir/contrib/examples/partner-relay-milter.conf" ]; then
+    mkdir -p "$d/examples"
+    cp "$top_srcdir/contrib/examples/partner-relay-milter.conf" "$top_srcdir/contrib/examples/partners.conf" "$d/examples/"
+    chmod 600 "$d/examples/partners.conf"
     "$M" -c "$excfg" -n > "$out" 2>&1; check "-n on contrib/examples: exit 0" $? 0
     contains "-n on contrib/examples: acme active" "$out" "acme: active"
     lacks "-n on contrib/examples: no password" "$out" "example-only-not-a-secret"

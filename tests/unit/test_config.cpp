@@ -73,7 +73,7 @@ START_TEST(table_defaults_match_the_dump) {
     // The documented default of every key is what a bare config yields.
     Config c = config_ok();
     std::string dump = dump_config(c);
-    expect_eq(static_cast<long>(config_keys().size()), 24, "keys in the table");
+    expect_eq(static_cast<long>(config_keys().size()), 26, "keys in the table");
     for (const KeyInfo& k : config_keys()) {
         if (std::string(k.name) == "fallback_sender") continue;  // required, no default
         expect_eq(dumped(dump, k.section, k.name), k.default_value, k.name);
@@ -88,7 +88,8 @@ START_TEST(reloadable_flags) {
     std::string fixed;
     for (const KeyInfo& k : config_keys())
         if (!k.reloadable) fixed += std::string(fixed.empty() ? "" : " ") + k.name;
-    expect_eq(fixed, "socket user pidfile log_level log_facility", "keys not reloadable");
+    expect_eq(fixed, "socket user pidfile log_level log_facility allow_core_dumps",
+             "keys not reloadable");
 }
 END_TEST
 
@@ -119,6 +120,8 @@ START_TEST(bad_value_for_each_typed_key) {
         {"milter", "stats_file", "stats.prom"},
         {"milter", "stats_interval", "0"},
         {"milter", "stats_interval", "86401"},
+        {"milter", "partners_permissions", "lax"},
+        {"milter", "allow_core_dumps", "sometimes"},
         {"milter", "fallback_alert_rate", "101"},
         {"milter", "fallback_alert_rate", "20 %"},
         {"milter", "fallback_alert_min_messages", "0"},

@@ -4,6 +4,7 @@
 // valid port), injection through host/username/sender, a broken partner
 // taking others down, lookups, the password leaking into any text, the
 // file-mode warning, scale, and the shipped example files drifting.
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -214,6 +215,60 @@ START_TEST(host_and_username_injection) {
 }
 END_TEST
 
+START_TEST(injection_each_key_and_character) {
+    // Issue 7 item 2: CR, LF, NUL, space, comma and brackets in host,
+    // username and sender each make the partner inactive, naming the key.
+    struct Key {
+        const char* key;
+        const char* good;
+    } keys[] = {{"host", "mx.acme.example"}, {"username", "acme-user"}, {"sender", "news@acme.example"}};
+    const std::string bad[] = {std::string("\r"), std::string("\n"), std::string(1, '\0'),
+                               " ", ",", "[", "]", "\t"};
+    for (const Key& k : keys) {
+        std::string good = k.good;
+        for (const std::string& c : bad) {
+            // In the middle of the value (a trailing blank would be trimmed).
+            std::string value = good.substr(0, 2) + c + good.substr(2);
+            std::string text = acme_with(k.key, std::string(k.key) + " = " + value + "\n");
+            Partner p = one(text);
+            char what[64];
+            std::snprintf(what, sizeof what, "%s with byte 0x%02x", k.key,
+                          static_cast<unsigned>(static_cast<unsigned char>(c[0])));
+            expect_inactive(p, "", what);
+            // A bare LF ends the line: the rest is a syntax error of the
+            // next line, which deactivates the partner just the same.
+            if (c == "\n") continue;
+            bool named = false;
+            for (const Diag& d : p.problems) named = named || d.key == k.key;
+            ck_assert_msg(named, "%s: no problem names the key (reason '%s')", what,
+                          p.reason.c_str());
+        }
+    }
+    // A continuation line (LF inside the value) for each key.
+    for (const Key& k : keys) {
+        Partner p = one(acme_with(k.key, std::string(k.key) + " = " + k.good + "\n  evil\n"));
+        ck_assert_msg(!p.active, "%s with a continuation line: got active", k.key);
+    }
+}
+END_TEST
+
+START_TEST(host_is_dns_name_or_ip_literal_only) {
+    const char* bad[] = {"2001:db8::1", "[192.0.2.1]", "192.0.2.1/24", "mx.acme.example.",
+                         "mx..acme.example", "*.acme.example", "mx.acme.example;rm", "a_b.example",
+                         "1.2.3", "999.1.1.1", "mx.acme.123", "xn--\xc3\xa9.example"};
+    for (const char* h : bad) {
+        Partner p = one(acme_with("host", std::string("host = ") + h + "\n"));
+        ck_assert_msg(!p.active, "host '%s': got active, want inactive", h);
+        ck_assert_msg(!p.problems.empty() && p.problems[0].key == "host",
+                      "host '%s': got problem key '%s', want host", h,
+                      p.problems.empty() ? "" : p.problems[0].key.c_str());
+    }
+    for (const char* h : {"192.0.2.1", "mx-1.acme.example", "xn--bcher-kva.example", "localhost"})
+        ck_assert_msg(one(acme_with("host", std::string("host = ") + h + "\n")).active,
+                      "host '%s': got inactive, want active", h);
+}
+END_TEST
+
 START_TEST(password_never_in_any_text) {
     const std::string secret = "S3cr3t-pass-w0rd";
     std::string text = "[a]\nhost = bad host\nport = x\nusername = u:1\npassword = " + secret +
@@ -293,19 +348,69 @@ START_TEST(unknown_key_deactivates) {
 END_TEST
 
 START_TEST(file_mode_warning) {
+    // Group-readable (root:milter 0640) only warns; 0600 is silent.
     Config cfg = config_ok();
-    std::string open = temp_file(kAcme, 0644), closed = temp_file(kAcme, 0600);
-    PartnerTable a = load_partners(open, cfg), b = load_partners(closed, cfg);
-    unlink(open.c_str());
+    std::string group = temp_file(kAcme, 0640), closed = temp_file(kAcme, 0600);
+    PartnerTable a = load_partners(group, cfg), b = load_partners(closed, cfg);
+    unlink(group.c_str());
     unlink(closed.c_str());
-    expect_eq(static_cast<long>(a.warnings.size()), 1, "warnings at 0644");
-    ck_assert_msg(a.warnings[0].str().find(open) != std::string::npos &&
-                      a.warnings[0].message.find("0644") != std::string::npos,
+    expect_eq(static_cast<long>(a.errors.size()), 0, "errors at 0640");
+    expect_eq(static_cast<long>(a.warnings.size()), 1, "warnings at 0640");
+    ck_assert_msg(a.warnings[0].str().find(group) != std::string::npos &&
+                      a.warnings[0].message.find("0640") != std::string::npos,
                   "warning should name path and mode: '%s'", a.warnings[0].str().c_str());
     expect_eq(static_cast<long>(b.warnings.size()), 0, "warnings at 0600");
     ck_assert_msg(b.partners.size() == 1 && b.partners[0].active, "partner from file: want active");
     PartnerTable missing = load_partners("/nonexistent/partners.conf", cfg);
     expect_eq(static_cast<long>(missing.errors.size()), 1, "errors for a missing table");
+}
+END_TEST
+
+START_TEST(table_readable_by_others_refused) {
+    for (mode_t mode : {0644, 0604, 0602, 0666}) {
+        std::string path = temp_file(kAcme, mode);
+        PartnerTable t = load_partners(path, config_ok());
+        unlink(path.c_str());
+        char want[8];
+        std::snprintf(want, sizeof want, "%04o", static_cast<unsigned>(mode));
+        expect_eq(static_cast<long>(t.errors.size()), 1, want);
+        ck_assert_msg(t.errors[0].str().find(path) != std::string::npos &&
+                          t.errors[0].message.find(want) != std::string::npos,
+                      "error should name path and mode %s: '%s'", want, t.errors[0].str().c_str());
+        expect_eq(static_cast<long>(t.partners.size()), 0, "partners loaded from a refused table");
+    }
+}
+END_TEST
+
+START_TEST(table_permissions_warn_setting) {
+    std::string path = temp_file(kAcme, 0644);
+    PartnerTable t = load_partners(path, config_ok("partners_permissions = warn\n"));
+    unlink(path.c_str());
+    expect_eq(static_cast<long>(t.errors.size()), 0, "errors with partners_permissions = warn");
+    expect_eq(static_cast<long>(t.warnings.size()), 1, "warnings with partners_permissions = warn");
+    ck_assert_msg(t.warnings[0].str().find(path) != std::string::npos &&
+                      t.warnings[0].message.find("0644") != std::string::npos,
+                  "warning should name path and mode: '%s'", t.warnings[0].str().c_str());
+    ck_assert_msg(t.partners.size() == 1 && t.partners[0].active, "partner: want active");
+}
+END_TEST
+
+START_TEST(table_owned_by_stranger_refused) {
+    if (geteuid() != 0) return;  // only root can give a file away
+    struct passwd* nobody = getpwnam("nobody");
+    ck_assert_msg(nobody != nullptr, "no user nobody");
+    std::string path = temp_file(kAcme, 0600);
+    ck_assert_msg(chown(path.c_str(), nobody->pw_uid, nobody->pw_gid) == 0, "chown failed");
+    PartnerTable stranger = load_partners(path, config_ok());
+    PartnerTable own = load_partners(path, config_ok("user = nobody\n"));
+    unlink(path.c_str());
+    expect_eq(static_cast<long>(stranger.errors.size()), 1, "errors for a stranger's table");
+    ck_assert_msg(stranger.errors[0].message.find("owned by neither root nor") != std::string::npos &&
+                      stranger.errors[0].str().find(path) != std::string::npos &&
+                      stranger.errors[0].message.find("0600") != std::string::npos,
+                  "error should name path, mode and owner: '%s'", stranger.errors[0].str().c_str());
+    expect_eq(static_cast<long>(own.errors.size()), 0, "errors when owned by the milter's user");
+    ck_assert_msg(own.partners.size() == 1 && own.partners[0].active, "partner: want active");
 }
 END_TEST
 
@@ -360,7 +465,12 @@ START_TEST(example_files_load) {
     std::string errs;
     for (const auto& d : cr.errors) errs += d.str() + "\n";
     ck_assert_msg(cr.config.has_value(), "example config rejected:\n%s", errs.c_str());
-    PartnerTable t = load_partners(dir + "partners.conf", *cr.config);
+    // A private copy: the shipped file is 0644 (or read-only in distcheck).
+    std::ifstream in(dir + "partners.conf");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::string copy = temp_file(text, 0600, "prm-example-partners");
+    PartnerTable t = load_partners(copy, *cr.config);
+    unlink(copy.c_str());
     expect_eq(static_cast<long>(t.partners.size()), 3, "example partners");
     const Partner* acme = t.find("acme");
     const Partner* globex = t.find("globex");
@@ -385,12 +495,17 @@ Suite* suite_partners() {
     tcase_add_test(tc, invalid_and_duplicate_ids);
     tcase_add_test(tc, shared_sender_deactivates_both);
     tcase_add_test(tc, host_and_username_injection);
+    tcase_add_test(tc, injection_each_key_and_character);
+    tcase_add_test(tc, host_is_dns_name_or_ip_literal_only);
     tcase_add_test(tc, password_never_in_any_text);
     tcase_add_test(tc, one_broken_partner_does_not_stop_others);
     tcase_add_test(tc, lookup_by_envelope_sender);
     tcase_add_test(tc, match_senders_conflicts_and_syntax);
     tcase_add_test(tc, unknown_key_deactivates);
     tcase_add_test(tc, file_mode_warning);
+    tcase_add_test(tc, table_readable_by_others_refused);
+    tcase_add_test(tc, table_permissions_warn_setting);
+    tcase_add_test(tc, table_owned_by_stranger_refused);
     tcase_add_test(tc, hundred_thousand_partners_load);
     tcase_add_test(tc, snapshot_loads_and_warns_per_inactive_partner);
     tcase_add_test(tc, example_files_load);
