@@ -8,6 +8,8 @@
 //  - the socket is opened as root, then privileges are dropped in Postfix's
 //    order (resolve user, setgid, initgroups, setuid, check setuid(0) fails);
 //    running as root without a user is refused unless -R;
+//  - the process is made non-dumpable with a core size limit of 0 (it holds
+//    every partner password) unless allow_core_dumps = yes;
 //  - after the drop the process forks: the parent is a small supervisor
 //    (the pid in the pid file, systemd's main pid) that owns SIGTERM/SIGHUP
 //    and forwards SIGUSR1/SIGUSR2/SIGINT; the child runs libmilter. Why:
@@ -38,6 +40,8 @@
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -120,6 +124,26 @@ bool drop_privileges(const RunAs& ra, std::string& err) {
     return true;
 }
 
+// Keep the partner passwords out of core files and away from other
+// processes of the same user (non-dumpable: no ptrace, /proc/PID owned by
+// root), unless ALLOW (allow_core_dumps, debugging). Called before and
+// again after the privilege drop: setuid() resets the dumpable flag to the
+// system's suid_dumpable, which may be 1 or 2.
+bool protect_memory(bool allow, std::string& err) {
+    if (allow) {
+        prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);  // undo setuid()'s reset; best effort
+        return true;
+    }
+    struct rlimit none {
+        0, 0
+    };
+    if (setrlimit(RLIMIT_CORE, &none) != 0)
+        return (err = "setrlimit(RLIMIT_CORE): " + std::string(std::strerror(errno)), false);
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+        return (err = "prctl(PR_SET_DUMPABLE): " + std::string(std::strerror(errno)), false);
+    return true;
+}
+
 // Detach from the terminal: fork, setsid, fork, chdir /, stdio to /dev/null.
 bool daemonize(std::string& err) {
     pid_t pid = fork();
@@ -195,6 +219,7 @@ void warn_not_reloadable(const Config& old, const Config& now) {
     if (old.pidfile != now.pidfile) warn("pidfile");
     if (old.log_facility != now.log_facility) warn("log_facility");
     if (old.log_level != now.log_level) warn("log_level");
+    if (old.allow_core_dumps != now.allow_core_dumps) warn("allow_core_dumps");
 }
 
 // Wait until no message is in flight, at most SECONDS.
@@ -494,6 +519,7 @@ int run_daemon(const Options& opts) {
     log_diags(warnings, Level::warning);  // inactive partners: once per load
 
     std::string err;
+    if (!protect_memory(cfg.allow_core_dumps, err)) return startup_error(err, opts.foreground);
     RunAs ra;
     std::string user = opts.user.empty() ? cfg.user : opts.user;
     if (!resolve_user(user, ra, err)) return startup_error(err, opts.foreground);
@@ -519,6 +545,7 @@ int run_daemon(const Options& opts) {
     if (!opts.foreground && !daemonize(err)) return startup_error(err, opts.foreground);
     if (!write_pidfile(cfg.pidfile, err)) return startup_error(err, opts.foreground);
     if (!drop_privileges(ra, err)) return startup_error(err, opts.foreground);
+    if (!protect_memory(cfg.allow_core_dumps, err)) return startup_error(err, opts.foreground);
 
     // Before any thread or child exists: everyone inherits this mask.
     sigset_t set = daemon_signals();

@@ -3,7 +3,7 @@
 # -n on good and broken configurations (exit status, file:line: [section]
 # key: message), -t on every sample message in contrib/examples/messages,
 # and the start-up checks (root refusal, socket safety and mode, privilege
-# drop, pid file). TAP output; exit 1 when a check failed.
+# drop, core dumps, partner table permissions, pid file). TAP output; exit 1 when a check failed.
 #
 # Environment: PRM_MILTER (the binary), srcdir (this directory), top_srcdir.
 set -u
@@ -223,10 +223,53 @@ if [ "$(id -u)" = 0 ] && id nobody > /dev/null 2>&1; then
             "$(id -u nobody),$(id -u nobody)"
         check "no supplementary root group" "$(awk '/^Groups:/ {print $2}' /proc/$child/status 2>/dev/null)" \
             "$(id -G nobody | awk '{print $1}')"
+        check "no core file: core size limit 0" \
+            "$(awk '/^Max core file size/ {print $5 "," $6}' /proc/$child/limits 2>/dev/null)" "0,0"
         stop_daemon "$dpid"; check "-u nobody daemon stops with status 0" $? 0
     else
         notok "daemon starts with -u nobody"; cat "$d/d2.log"
     fi
+fi
+
+# Core dumps (issue 7: secrets): started as an ordinary user (no setuid()
+# that would reset the flag), the milter makes itself non-dumpable, so that
+# another process of the same user cannot read its memory or environment;
+# allow_core_dumps = yes leaves it dumpable. The core size limit is 0.
+if [ "$(id -u)" = 0 ] && id nobody > /dev/null 2>&1 && command -v setpriv > /dev/null; then
+    nd=$(mktemp -d "${TMPDIR:-/tmp}/prm-cli-nobody.XXXXXX")
+    chmod 755 "$nd"; chown nobody "$nd"
+    sed "s|@DIR@|$nd|g" "$srcdir/partners.conf.in" > "$nd/partners.conf"
+    sed "s|@DIR@|$nd|g" "$srcdir/test.conf.in" | sed '/^stats_file/d' > "$nd/test.conf"
+    chmod 600 "$nd/partners.conf"; chown nobody "$nd/partners.conf" "$nd/test.conf"
+    # A wrapper that execs (same pid) the milter as nobody, for start_daemon.
+    printf '#!/bin/sh\nexec setpriv --reuid=%s --regid=%s --clear-groups %s "$@"\n' \
+        "$(id -u nobody)" "$(id -g nobody)" "$M" > "$nd/asnobody"
+    chmod 755 "$nd/asnobody"
+    Msaved=$M; M=$nd/asnobody
+    for allow in no yes; do
+        [ $allow = yes ] && printf 'allow_core_dumps = yes\n' > "$nd/add" && sed "/^\[milter\]/r $nd/add" "$nd/test.conf" > "$nd/allow.conf" && chown nobody "$nd/allow.conf"
+        conf=$nd/test.conf; [ $allow = yes ] && conf=$nd/allow.conf
+        if start_daemon "$d/d3.log" -c "$conf" -f -p "local:$nd/m.sock"; then
+            # The wrapper exec'd setpriv, which exec'd the milter: same pid.
+            child=$(cat /proc/$dpid/task/*/children 2>/dev/null | tr -d ' ')
+            # Another process of the same user reads /proc/PID/environ only
+            # when PID is dumpable (ptrace access mode check).
+            want=refused; [ $allow = yes ] && want=readable
+            for p in "$dpid" "$child"; do
+                got=refused
+                setpriv --reuid="$(id -u nobody)" --regid="$(id -g nobody)" --clear-groups \
+                    cat "/proc/$p/environ" > /dev/null 2>&1 && got=readable
+                check "allow_core_dumps=$allow: /proc/$p/environ for the same user" "$got" "$want"
+            done
+            [ $allow = no ] && check "allow_core_dumps=no: core size limit 0" \
+                "$(awk '/^Max core file size/ {print $5 "," $6}' /proc/$child/limits 2>/dev/null)" "0,0"
+            stop_daemon "$dpid"; check "allow_core_dumps=$allow: stops with status 0" $? 0
+        else
+            notok "daemon starts as nobody (allow_core_dumps=$allow)"; cat "$d/d3.log"
+        fi
+    done
+    M=$Msaved
+    rm -rf "$nd"
 fi
 
 echo "1..$n"
