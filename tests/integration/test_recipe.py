@@ -1,0 +1,229 @@
+#!/usr/bin/python3
+"""test_recipe.py - the shipped recipe works on a stock Debian Postfix.
+
+What it checks: an admin's installation, step by step as README ("Setting
+it up with Postfix") and contrib/postfix/README say, applied to the
+configuration the Debian postfix package ships (/usr/share/postfix/
+main.cf.debian and /etc/postfix/master.cf.proto, chrooted services and
+all), in a private instance directory:
+  - README step 2: the milter's socket below the queue directory, in a
+    directory owned by the milter's user and group postfix, mode 0750;
+    the milter started with the socket mode the README gives;
+  - step 5: the three static tables copied, partner-relay-tables run, and
+    exactly the `postconf -e` / `postconf -M` lines it prints executed;
+    `postfix check` clean;
+then one partner message reaches the partner relay as the partner, one
+global message the global relay unchanged, and a message of a partner
+whose relay is down falls back to the global relay with the platform From.
+Only what a private instance must change is overridden: its paths
+(queue, data, tables), the submission port and the fallback listener
+ports, inet_interfaces, the site's relayhost (the fake global relay with
+its credentials), maillog_file, and the milter user (nobody, not a
+dedicated user: the test creates no system account).
+About 10 s. Exit 77 (skip) unless root with Postfix installed.
+"""
+
+import os
+import pwd
+import grp
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import prmtest  # noqa: E402
+from prmtest import Partner, run  # noqa: E402
+
+APP = "app@platform.example"
+FB = prmtest.FALLBACK_SENDER
+STOCK_MAIN = "/usr/share/postfix/main.cf.debian"
+STOCK_MASTER = ("/etc/postfix/master.cf.proto", "/usr/share/postfix/master.cf.dist")
+# What README step 2 says to start the milter with.
+README_SOCKET_MODE = None
+INST = None
+SENT = {}
+
+
+def readme_socket_mode():
+    """The -m MODE of README step 2 ("Start the milter with `-m 0666`")."""
+    with open(os.path.join(prmtest.SRCDIR, "README"), encoding="utf-8") as f:
+        text = f.read()
+    m = re.search(r"start the milter\s+with\s+`?-m\s+([0-7]{3,4})", text, re.I)
+    if not m:
+        raise RuntimeError("README step 2 no longer says 'start the milter with -m MODE': "
+                           "update test_recipe.py")
+    return m.group(1)
+
+
+class RecipeInstance(prmtest.Instance):
+    """A private instance built from Debian's stock Postfix configuration."""
+
+    def milter_socket(self):
+        """README step 2: a UNIX socket below the queue directory."""
+        return "local:" + self.path("spool", "partner-relay-milter", "milter.sock")
+
+    def postconf(self, *args):
+        """Run postconf on the private configuration."""
+        return run(["postconf", "-c", self.path("etc")] + list(args), env=self.env())
+
+    def stock_postfix(self):
+        """Copy Debian's stock main.cf/master.cf; override what must be private."""
+        master = next(p for p in STOCK_MASTER if os.path.exists(p))
+        shutil.copy(STOCK_MAIN, self.path("etc", "main.cf"))
+        with open(master, encoding="utf-8") as f:
+            text = f.read()
+        # The submission port: the stock "smtp inet" service on a free port.
+        text, n = re.subn(r"(?m)^smtp(\s+inet\s)", r"127.0.0.1:%d\1" % self.ports["smtpd"],
+                          text, count=1)
+        if n != 1:
+            raise RuntimeError("%s has no 'smtp inet' service" % master)
+        self._write("etc/master.cf", text, 0o644)
+        g = self.relays["global"]
+        self._write("etc/global_sasl", "[127.0.0.1]:%d %s:%s\n"
+                    % (g.port, prmtest.GLOBAL_USER, prmtest.GLOBAL_PASS), 0o600)
+        self.postconf(
+            "-e", "queue_directory=" + self.path("spool"),
+            "data_directory=" + self.path("data"),
+            "maillog_file=" + self.path("maillog"),
+            "maillog_file_prefixes=" + self.dir,
+            "myhostname=mta.recipe-test.example",
+            "inet_interfaces=loopback-only", "inet_protocols=ipv4",
+            # The site's own relay and its credentials (not the recipe's).
+            "relayhost=[127.0.0.1]:%d" % g.port,
+            "smtp_sasl_auth_enable=yes",
+            "smtp_sasl_password_maps=texthash:" + self.path("etc", "global_sasl"),
+            "smtp_sasl_security_options=noanonymous",
+            "smtp_sasl_tls_security_options=noanonymous",
+            "smtp_tls_security_level=encrypt",
+            "smtp_tls_CAfile=" + self.path("certs", "ca.pem"))
+
+    def readme_steps(self):
+        """README step 2 (socket directory) and step 5 (tables, postconf)."""
+        sockdir = self.path("spool", "partner-relay-milter")
+        os.makedirs(sockdir)
+        os.chown(sockdir, pwd.getpwnam(prmtest.MILTER_USER).pw_uid, grp.getgrnam("postfix").gr_gid)
+        os.chmod(sockdir, 0o750)
+        for f in ("milter_header_checks", "smtp_header_checks", "smtp_reply_filter"):
+            shutil.copy(os.path.join(prmtest.CONTRIB, f), self.path("tables", f))
+        r = self.run_tables()
+        if r.returncode != 0:
+            raise RuntimeError("partner-relay-tables failed:\n" + r.stdout)
+        self.tables_output = r.stdout
+        self.applied = []
+        for line in r.stdout.splitlines():
+            if not line.startswith("postconf "):
+                continue
+            # The fallback ports are a free choice (master.cf.fragment):
+            # free ones here, so that parallel test runs do not collide.
+            for port, key in (("10027", "fb"), ("10465", "fbs")):
+                for fmt in ("127.0.0.1:%s", "[127.0.0.1]:%s"):
+                    line = line.replace(fmt % port, fmt % self.ports[key])
+            self.applied.append(line)
+            self.postconf(*shlex.split(line)[1:])
+        # Changed ports: rerun the tables tool (fallback hops' TLS policy).
+        r = self.run_tables()
+        if r.returncode != 0:
+            raise RuntimeError("partner-relay-tables failed:\n" + r.stdout)
+        # 10465 needs a server certificate (README step 5).
+        self.postconf("-e", "smtpd_tls_chain_files=%s, %s" % (
+            self.path("certs", "server.key"), self.path("certs", "server.pem")))
+
+    def start_milter(self):
+        """Start the milter with README's socket mode; wait for the socket."""
+        sock = self.milter_socket()[len("local:"):]
+        args = ["-m", README_SOCKET_MODE]
+        log = open(self.path("milter.log"), "ab")
+        self.milter_proc = subprocess.Popen(
+            [prmtest.program("partner-relay-milter"), "-f", "-c", self.path("milter.conf")]
+            + args, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        log.close()
+        ok = prmtest.spool.wait_for(lambda: self.milter_proc.poll() is not None
+                                    or os.path.exists(sock), 15, 0.05)
+        if not ok or self.milter_proc.poll() is not None:
+            raise RuntimeError("milter did not start:\n" + self.read("milter.log")[-3000:])
+
+    def start(self):
+        """Stock Postfix + the README's steps, then the milter and Postfix."""
+        self.write_milter_config()
+        self.stock_postfix()
+        self.readme_steps()
+        self.check_output = run(["postfix", "-c", self.path("etc"), "check"],
+                                env=self.env()).stdout
+        self.start_milter()
+        run(["postfix", "-c", self.path("etc"), "start"], env=self.env())
+        self.postfix_up = True
+        if not prmtest.spool.wait_for(lambda: self._listening(self.ports["smtpd"]), 20, 0.1):
+            raise RuntimeError("Postfix did not listen:\n" + self.maillog()[-3000:])
+        return self
+
+
+def setUpModule():
+    global INST, README_SOCKET_MODE
+    prmtest.require_root_and_postfix()
+    if not os.path.exists(STOCK_MAIN):
+        print("SKIP: %s missing (not Debian's postfix package)" % STOCK_MAIN)
+        sys.exit(prmtest.SKIP)
+    README_SOCKET_MODE = readme_socket_mode()
+    INST = RecipeInstance("recipe")
+    INST.add_partner(Partner("acme"))
+    INST.add_partner(Partner("down"), no_relay=True)
+    INST.start()
+    SENT["partner"] = INST.send([("X-Partner-Id", "acme"), ("X-Email-Category", "aml-alert")])
+    SENT["global"] = INST.send([("X-Partner-Id", "acme")])
+    SENT["fallback"] = INST.send([("X-Partner-Id", "down"), ("X-Email-Category", "custom")])
+    INST.settled = INST.wait_settled(list(SENT.values()), timeout=40)
+
+
+def tearDownModule():
+    if INST is not None:
+        INST.close()
+
+
+class Recipe(unittest.TestCase):
+
+    def fail_with(self, problems):
+        if problems:
+            self.fail("\n".join(problems) + "\n" + INST.diagnostics())
+
+    def test_0_settled(self):
+        self.assertTrue(INST.settled, "queue did not settle: %s\n%s"
+                        % (INST.queue_files(), INST.diagnostics()))
+
+    def test_1_stock_config_is_chrooted_and_check_is_clean(self):
+        # The point of the test: Debian's chrooted smtpd and cleanup.
+        chrooted = INST.postconf("-F", "smtp/inet/chroot").stdout
+        self.assertNotIn("= n", chrooted, "stock master.cf: got %r, want chroot y" % chrooted)
+        self.assertEqual(INST.check_output.strip(), "", "postfix check: got %r, want silence"
+                         % INST.check_output)
+
+    def test_2_printed_lines_were_applied(self):
+        self.assertGreaterEqual(len(INST.applied), 6, "postconf lines printed by "
+                                "partner-relay-tables: got %r" % INST.applied)
+        milters = INST.postconf("-h", "smtpd_milters").stdout.strip()
+        self.assertEqual(milters, "unix:partner-relay-milter/milter.sock",
+                         "smtpd_milters: got %r, want the socket relative to the queue "
+                         "directory (chrooted smtpd)" % milters)
+
+    def test_3_partner_message_reaches_partner(self):
+        acme = INST.partners[0]
+        self.fail_with(INST.check_arrival(SENT["partner"], "acme", acme.sender,
+                                          acme.sender, acme.username))
+        self.assertEqual(len(INST.milter_lines(SENT["partner"])), 1,
+                         "the milter logged no decision: Postfix did not reach its socket")
+
+    def test_4_global_message_unchanged(self):
+        self.fail_with(INST.check_arrival(SENT["global"], "global", APP, APP,
+                                          prmtest.GLOBAL_USER))
+
+    def test_5_partner_failure_falls_back(self):
+        self.fail_with(INST.check_arrival(SENT["fallback"], "global", FB, FB,
+                                          prmtest.GLOBAL_USER))
+        self.assertEqual(INST.leaked_passwords(INST.partners), [])
+
+
+if __name__ == "__main__":
+    prog = unittest.main(exit=False, verbosity=2)
+    sys.exit(0 if prog.result.wasSuccessful() else 1)
