@@ -1,0 +1,127 @@
+#!/usr/bin/python3
+"""secrets_check.py - no test password in any output of the test suite.
+
+What: run last by `make check` (top-level check-local, after every
+subdirectory's tests). It collects the passwords the suite's fixtures use
+(partner tables, harness defaults, unit fixtures: see PASSWORD_SOURCES and
+GENERATED) and searches every *.log and *.trs file of the build tree (the
+output of every test program: the milter's -n/-t output, protocol tests,
+probe runs, integration runs; the integration harness copies any instance
+log that held a password to tests/integration/leaked-*.log before removing
+its directory) plus every instance directory kept with PRM_KEEP=1 (the
+milter's own log and Postfix's maillog; not the fake relays' records,
+which legitimately hold what a partner relay received).
+It fails naming each file and which password it holds.
+
+Not scanned: tests/fuzz (inputs, not outputs of the programs) and this
+script's own log.
+
+Usage: secrets_check.py SRCDIR BUILDDIR. Exit 0 clean, 1 leak, 2 usage.
+Standard library only.
+"""
+
+import glob
+import os
+import re
+import sys
+
+# Fixture files whose "password = VALUE" lines (INI) and password=... /
+# "password": ... literals (Python) name the test passwords.
+PASSWORD_SOURCES = [
+    "tests/milter/partners.conf.in",
+    "contrib/examples/partners.conf",
+    "tests/unit/helpers.hpp",
+    "tests/unit/test_partners.cpp",
+    "tests/integration/*.py",
+    "tests/probe/*.py",
+    "tests/milter/*.py",
+    "tests/bench/*.py",
+    "contrib/demo/*.py",
+]
+# Passwords the harness builds at run time: regular expressions.
+GENERATED = [r"\b[a-z0-9][a-z0-9._-]*-secret-pw\b",  # prmtest.Partner default
+             r"\bfiller-\d{5}-pw\b"]                  # test_faults_load.py
+MIN_LEN = 8  # shorter values ("pw", "p") would match ordinary text
+
+INI_RE = re.compile(r"^\s*password\s*=\s*(\S+)\s*$", re.M)
+LITERAL_RE = re.compile(
+    r"""(?:password|PASS|_PW|secret)\w*["']?\s*[:=]\s*["']([^"'\s]{%d,})["']""" % MIN_LEN,
+    re.I)
+CPP_RE = re.compile(r"password = ([A-Za-z0-9!%%$#_.-]{%d,})\\n" % MIN_LEN)
+SECRET_RE = re.compile(r"""["']([^"'\s]*s[e3]cr[e3]t[^"'\s]*)["']""", re.I)
+
+
+def collect(srcdir):
+    """The set of literal test passwords found in the fixtures."""
+    found = set()
+    for pattern in PASSWORD_SOURCES:
+        for path in glob.glob(os.path.join(srcdir, pattern)):
+            with open(path, encoding="utf-8", errors="replace") as f:
+                text = f.read()
+            for rx in (INI_RE, LITERAL_RE, CPP_RE, SECRET_RE):
+                for m in rx.finditer(text):
+                    v = m.group(1).strip("\"'")
+                    # Only password-like values: long enough, not a format
+                    # string, not a plain word (a user name such as
+                    # "platform" would match ordinary text).
+                    if (len(v) >= MIN_LEN and not set(v) & set("%{}\\|")
+                            and not v.isalpha()):
+                        found.add(v)
+    return found
+
+
+def outputs(builddir):
+    """Every file to scan: test logs of the build tree and kept instances."""
+    files = []
+    for root, dirs, names in os.walk(builddir):
+        rel = os.path.relpath(root, builddir)
+        if rel.split(os.sep)[0] == "tests" and "fuzz" in rel.split(os.sep)[1:2]:
+            dirs[:] = []
+            continue
+        dirs[:] = [d for d in dirs if d not in (".git", "fuzz-corpus", "fuzz-artifacts")]
+        for n in names:
+            if (n.endswith(".log") or n.endswith(".trs")) and n != "secrets_check.log":
+                files.append(os.path.join(root, n))
+    kept = set()
+    for path in list(files):
+        with open(path, encoding="utf-8", errors="replace") as f:
+            kept.update(re.findall(r"^kept (/\S+)$", f.read(), re.M))
+    for d in sorted(kept):
+        for n in ("milter.log", "maillog"):
+            if os.path.isfile(os.path.join(d, n)):
+                files.append(os.path.join(d, n))
+    return files
+
+
+def main(argv):
+    if len(argv) != 3:
+        print("usage: secrets_check.py SRCDIR BUILDDIR", file=sys.stderr)
+        return 2
+    srcdir, builddir = argv[1], argv[2]
+    passwords = collect(srcdir)
+    if len(passwords) < 5:
+        print("FAIL: only %d test passwords found in the fixtures (%s): the "
+              "patterns need updating" % (len(passwords), sorted(passwords)))
+        return 1
+    generated = [re.compile(g) for g in GENERATED]
+    files = outputs(builddir)
+    leaks = []
+    for path in files:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+        for p in sorted(passwords):
+            if p in text:
+                leaks.append("%s: holds test password %r" % (path, p))
+        for g in generated:
+            m = g.search(text)
+            if m:
+                leaks.append("%s: holds generated test password %r" % (path, m.group(0)))
+    print("secrets check: %d test passwords (+%d generated patterns), %d output files"
+          % (len(passwords), len(generated), len(files)))
+    for line in leaks:
+        print("FAIL: " + line)
+    return 1 if leaks else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
