@@ -50,8 +50,7 @@ std::int64_t FallbackAlert::bucket_width() const {
 // Add to the bucket NOW falls in (the newest one, or a new one).
 void FallbackAlert::add(std::string_view partner, std::uint64_t routed, std::uint64_t fallbacks,
                         std::int64_t now) {
-    if (settings_.rate_percent <= 0 || ignored(partner) || (routed == 0 && fallbacks == 0))
-        return;
+    if (settings_.rate_percent <= 0 || ignored(partner) || (routed == 0 && fallbacks == 0)) return;
     auto it = partners_.find(partner);
     if (it == partners_.end()) it = partners_.emplace(std::string(partner), State{}).first;
     std::deque<Bucket>& b = it->second.buckets;
@@ -79,7 +78,8 @@ AlertEvent FallbackAlert::measure(const std::string& partner, State& st, std::in
     if (ev.routed == 0)
         ev.rate_percent = ev.fallbacks > 0 ? 100 : 0;
     else
-        ev.rate_percent = static_cast<int>(std::min<std::uint64_t>(100, ev.fallbacks * 100 / ev.routed));
+        ev.rate_percent =
+            static_cast<int>(std::min<std::uint64_t>(100, ev.fallbacks * 100 / ev.routed));
     return ev;
 }
 
@@ -91,9 +91,9 @@ std::vector<AlertEvent> FallbackAlert::evaluate(std::int64_t now) {
         State& st = it->second;
         AlertEvent ev = measure(it->first, st, now);
         // Exact comparison in integers: fallbacks/routed >= rate/100.
-        bool at_rate = ev.fallbacks * 100 >= static_cast<std::uint64_t>(settings_.rate_percent) *
-                                                 ev.routed &&
-                       ev.fallbacks > 0;
+        bool at_rate =
+            ev.fallbacks * 100 >= static_cast<std::uint64_t>(settings_.rate_percent) * ev.routed &&
+            ev.fallbacks > 0;
         bool failing = at_rate && ev.routed >= static_cast<std::uint64_t>(settings_.min_messages);
         if (failing && (!st.alerting || now - st.last_warning >= settings_.window)) {
             st.alerting = true;

@@ -43,8 +43,8 @@ namespace prm {
 struct Snapshot;
 struct Decision;
 
-inline constexpr std::size_t kMaxSeries = 8192;         // message series
-inline constexpr std::size_t kMaxPartnerSeries = 16384; // per-partner series
+inline constexpr std::size_t kMaxSeries = 8192;          // message series
+inline constexpr std::size_t kMaxPartnerSeries = 16384;  // per-partner series
 inline constexpr std::size_t kMaxErrorSeries = 64;
 inline constexpr std::string_view kOtherLabel = "other";
 inline constexpr std::string_view kNoneLabel = "none";
@@ -105,10 +105,10 @@ public:
 private:
     void render_gauges(std::string& out) const;
 
-    SeriesTable<4> messages_;  // category, partner, route, reason
-    SeriesTable<1> fallbacks_; // partner
-    SeriesTable<1> routed_;    // partner
-    SeriesTable<1> errors_;    // kind
+    SeriesTable<4> messages_;   // category, partner, route, reason
+    SeriesTable<1> fallbacks_;  // partner
+    SeriesTable<1> routed_;     // partner
+    SeriesTable<1> errors_;     // kind
     std::atomic<std::uint64_t> reloads_ok_{0}, reloads_failed_{0};
     std::atomic<std::uint64_t> generation_{0}, active_{0}, inactive_{0};
     std::atomic<bool> shadow_mode_{false};

@@ -53,8 +53,8 @@ bool allowed(const Config& cfg, const std::string& addr) {
 
 // "a private address" / "an unspecified address".
 std::string article(const std::string& kind) {
-    bool vowel = kind[0] == 'a' || kind[0] == 'e' || kind[0] == 'i' || kind[0] == 'o' ||
-                 kind[0] == 'u';
+    bool vowel =
+        kind[0] == 'a' || kind[0] == 'e' || kind[0] == 'i' || kind[0] == 'o' || kind[0] == 'u';
     return (vowel ? "an " : "a ") + kind + " address";
 }
 

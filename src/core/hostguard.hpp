@@ -12,13 +12,12 @@
 //
 // Contract: IP literals are classified directly; each distinct host name of
 // a partner that is otherwise active is resolved once per load (every
-// address counts: Postfix may try any of them). A name that does not resolve keeps its partner active with a
-// warning: Postfix would fail to connect and fall back to the global relay,
-// and a transient DNS failure at reload must not switch a partner off.
-// Lookups are bounded: at most kMaxHostLookups names and about
-// kHostLookupBudget seconds per load (a lookup already started runs to the
-// resolver's own timeout); names past the bound are not checked, with one
-// warning saying how many.
+// address counts: Postfix may try any of them). A name that does not resolve keeps its partner
+// active with a warning: Postfix would fail to connect and fall back to the global relay, and a
+// transient DNS failure at reload must not switch a partner off. Lookups are bounded: at most
+// kMaxHostLookups names and about kHostLookupBudget seconds per load (a lookup already started runs
+// to the resolver's own timeout); names past the bound are not checked, with one warning saying how
+// many.
 //
 // Limits: a check at load time. DNS can change later (Postfix resolves
 // again at delivery); egress filtering on the relay host is the complete

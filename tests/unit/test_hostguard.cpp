@@ -50,15 +50,33 @@ START_TEST(address_kinds) {
         const char* addr;
         const char* kind;
     } rows[] = {
-        {"127.0.0.1", "loopback"},   {"127.255.0.9", "loopback"}, {"10.0.0.5", "private"},
-        {"172.16.0.1", "private"},   {"172.31.255.1", "private"}, {"172.32.0.1", ""},
-        {"192.168.1.1", "private"},  {"192.169.1.1", ""},         {"100.64.0.1", "shared"},
-        {"100.128.0.1", ""},         {"169.254.10.1", "link-local"}, {"0.0.0.0", "unspecified"},
-        {"224.0.0.1", "multicast"},  {"255.255.255.255", "reserved"}, {"8.8.8.8", ""},
-        {"93.184.216.34", ""},       {"::", "unspecified"},      {"::1", "loopback"},
-        {"fe80::1", "link-local"},   {"fd00::5", "private"},     {"fc00::1", "private"},
-        {"ff02::1", "multicast"},    {"::ffff:10.1.2.3", "private"}, {"::ffff:8.8.8.8", ""},
-        {"2001:db8::1", ""},         {"2a00:1450::1", ""},       {"relay.example", ""},
+        {"127.0.0.1", "loopback"},
+        {"127.255.0.9", "loopback"},
+        {"10.0.0.5", "private"},
+        {"172.16.0.1", "private"},
+        {"172.31.255.1", "private"},
+        {"172.32.0.1", ""},
+        {"192.168.1.1", "private"},
+        {"192.169.1.1", ""},
+        {"100.64.0.1", "shared"},
+        {"100.128.0.1", ""},
+        {"169.254.10.1", "link-local"},
+        {"0.0.0.0", "unspecified"},
+        {"224.0.0.1", "multicast"},
+        {"255.255.255.255", "reserved"},
+        {"8.8.8.8", ""},
+        {"93.184.216.34", ""},
+        {"::", "unspecified"},
+        {"::1", "loopback"},
+        {"fe80::1", "link-local"},
+        {"fd00::5", "private"},
+        {"fc00::1", "private"},
+        {"ff02::1", "multicast"},
+        {"::ffff:10.1.2.3", "private"},
+        {"::ffff:8.8.8.8", ""},
+        {"2001:db8::1", ""},
+        {"2a00:1450::1", ""},
+        {"relay.example", ""},
         {"", ""},
     };
     for (const auto& r : rows) expect_eq(special_address_kind(r.addr), r.kind, r.addr);
@@ -67,7 +85,8 @@ END_TEST
 
 START_TEST(literal_private_host_makes_partner_inactive) {
     Config cfg = test::config_ok();
-    PartnerTable t = test::partners_from(partner("acme", "10.0.0.5") + partner("pub", "8.8.8.8"), cfg);
+    PartnerTable t =
+        test::partners_from(partner("acme", "10.0.0.5") + partner("pub", "8.8.8.8"), cfg);
     Diags w;
     FakeDns dns;
     guard_partner_hosts(t, cfg, w, dns.fn());
@@ -144,8 +163,9 @@ END_TEST
 
 START_TEST(inactive_partner_keeps_its_reasons_and_is_not_looked_up) {
     Config cfg = test::config_ok();
-    std::string text = "[acme]\nhost = 10.0.0.5\nport = 587\nusername = u\nsender = m@a.example\n"
-                       "[beta]\nhost = some.name\nport = 587\nusername = u\nsender = m@b.example\n";
+    std::string text =
+        "[acme]\nhost = 10.0.0.5\nport = 587\nusername = u\nsender = m@a.example\n"
+        "[beta]\nhost = some.name\nport = 587\nusername = u\nsender = m@b.example\n";
     PartnerTable t = test::partners_from(text, cfg);
     Diags w;
     FakeDns dns;
