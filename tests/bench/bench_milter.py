@@ -6,8 +6,10 @@ project's milter-protocol load client (milterload), without Postfix:
 
   milter:  10 000 partners; over a UNIX socket and over inet (127.0.0.1),
            N = 1, 8, 64, 256 concurrent connections, many messages each:
-           msgs/s, latency p50/p99/max, RSS idle and under load; the same
-           for the no-op libmilter milter (the protocol floor).
+           msgs/s, latency p50/p99/max, RSS idle and under load, and
+           "8x1": 8 connections with a new connection per message (as
+           Postfix opens one per SMTP session); the same for the no-op
+           libmilter milter (the protocol floor).
   scale:   partner tables of 10, 10 000 and 100 000 partners: time from
            start to a listening socket, RSS idle and under 256 busy
            connections, SIGUSR1 reload time (signal to the daemon's
@@ -175,13 +177,16 @@ def milter_only(d):
             conf = write_tables(d, 10000, sock) if name != "noop-milter" else None
             m = Daemon(d, sock, conf)
             idle = m.rss_kib()
-            for n in (1, 8, 64, 256):
+            for n in (1, 8, 64, 256, "8x1"):
+                # "8x1": 8 connections, a new one for every message (as
+                # Postfix does per SMTP session).
                 c0 = m.cpu_s()
-                f = load(sock, n, 10000, ["--rss-pid", str(m.pid)])
+                extra = ["--per-conn", "1"] if n == "8x1" else []
+                f = load(sock, 8 if n == "8x1" else n, 10000, ["--rss-pid", str(m.pid)] + extra)
                 msgs = int(f.get("msgs", 0)) or 1
                 cpu_us = (m.cpu_s() - c0) * 1e6 / msgs
                 bad += "failed" in f
-                print("%-26s %5d %9s %8s %8s %8s %8dK %8sK %8.0f" % (
+                print("%-26s %5s %9s %8s %8s %8s %8dK %8sK %8.0f" % (
                     name + "/" + kind, n, f.get("msgs_per_s"), f.get("p50_ms"),
                     f.get("p99_ms"), f.get("max_ms"), idle, f.get("rss_load_kib"),
                     cpu_us), flush=True)

@@ -14,6 +14,8 @@
 // Message mix (by message number): 8 in 10 trusted with an eligible
 // category and a partner id spread over --partners ids, 1 in 10 with a
 // global category, 1 in 10 from an untrusted client ({client_addr} at MAIL).
+// --per-conn K opens a new connection every K messages (Postfix opens one
+// per SMTP session), so that connection set-up is measured too.
 //
 // Output: one line of key=value figures: messages, msgs/s, latency p50/p99
 // and max (from the first packet of a message to the final end-of-message
@@ -44,6 +46,7 @@
 #include <cstring>
 #include <fstream>
 #include <latch>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -72,6 +75,7 @@ struct Options {
     pid_t reload_pid = 0;
     int reload_ms = 0;
     double rate = 0;  // when > 0: total messages per second, paced per connection
+    int per_conn = 0;  // when > 0: reconnect after this many messages
 };
 
 // Per-connection results.
@@ -268,9 +272,13 @@ bool one_message(Session& s, int seq, const Options& o, const std::string& body,
 void worker(int conn_no, const Options& o, std::latch& ready, std::atomic<bool>& go,
             Clock::time_point& deadline, Result& res) {
     std::string err;
-    int fd = open_socket(o.socket, o.nodelay, err);
-    Session s(fd);
-    bool ok = fd >= 0 && open_session(s, conn_no, err);
+    auto connect_session = [&](std::unique_ptr<Session>& s) {
+        int fd = open_socket(o.socket, o.nodelay, err);
+        s = std::make_unique<Session>(fd);
+        return fd >= 0 && open_session(*s, conn_no, err);
+    };
+    std::unique_ptr<Session> s;
+    bool ok = connect_session(s);
     ready.count_down();
     while (!go.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     if (!ok) return void(res.error = err);
@@ -284,13 +292,20 @@ void worker(int conn_no, const Options& o, std::latch& ready, std::atomic<bool>&
             std::this_thread::sleep_until(start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
                                                       gap * (m + static_cast<double>(conn_no) / o.conns))));
         auto t0 = Clock::now();
+        // --per-conn: a new milter connection every K messages, as Postfix
+        // opens one per SMTP session (its cost counts in the latency).
+        if (o.per_conn > 0 && m > 0 && m % o.per_conn == 0) {
+            s->send('Q');
+            s->flush();
+            if (!connect_session(s)) return void(res.error = err);
+        }
         char r = 0;
-        if (!one_message(s, conn_no * 1000003 + m, o, body, r)) return void(res.error = "message failed");
+        if (!one_message(*s, conn_no * 1000003 + m, o, body, r)) return void(res.error = "message failed");
         res.lat_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
         if (r == 't') ++res.tempfail;
     }
-    s.send('Q');
-    s.flush();
+    s->send('Q');
+    s->flush();
 }
 
 // VmRSS of PID in KiB (0 when unreadable).
@@ -315,6 +330,7 @@ bool parse(int argc, char** argv, Options& o) {
         else if (a == "--body") o.body = std::atoi(val());
         else if (a == "--nodelay") o.nodelay = true;
         else if (a == "--rate") o.rate = std::atof(val());
+        else if (a == "--per-conn") o.per_conn = std::atoi(val());
         else if (a == "--rss-pid") o.rss_pid = std::atoi(val());
         else if (a == "--reload-pid") o.reload_pid = std::atoi(val());
         else if (a == "--reload-ms") o.reload_ms = std::atoi(val());
@@ -335,7 +351,8 @@ int main(int argc, char** argv) {
     Options o;
     if (!parse(argc, argv, o)) {
         std::fprintf(stderr, "usage: milterload -s SOCKET [-n CONNS] [-m MSGS | -T SECONDS] [--partners N] "
-                             "[--body BYTES] [--nodelay] [--rate MSGS_PER_S] [--rss-pid PID] [--reload-pid PID --reload-ms MS]\n");
+                             "[--body BYTES] [--nodelay] [--rate MSGS_PER_S] [--per-conn K] [--rss-pid PID]\n"
+                             "       [--reload-pid PID --reload-ms MS]\n");
         return 2;
     }
     std::vector<Result> res(static_cast<std::size_t>(o.conns));
