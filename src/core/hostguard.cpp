@@ -12,6 +12,8 @@
 #include <chrono>
 #include <cstring>
 #include <map>
+#include <mutex>
+#include <unordered_map>
 
 namespace prm {
 
@@ -74,19 +76,58 @@ struct Lookup {
     std::string err;
 };
 
-// The bounded, cached resolution of every host name of one load.
+using Clock = std::chrono::steady_clock;
+
+// Answers of the system resolver kept across loads (reloads), with expiry.
+class ProcessCache {
+public:
+    // The unexpired answer for HOST into L; false when there is none.
+    bool find(const std::string& host, Lookup& l) {
+        std::lock_guard<std::mutex> lock(mu_);
+        auto it = map_.find(host);
+        if (it == map_.end() || Clock::now() >= it->second.expires) return false;
+        l = it->second.lookup;
+        return true;
+    }
+    // Remember L for HOST (failures for a shorter time).
+    void put(const std::string& host, const Lookup& l) {
+        std::lock_guard<std::mutex> lock(mu_);
+        int ttl = l.ok ? kResolveCacheTtl : kResolveFailTtl;
+        map_[host] = Entry{l, Clock::now() + std::chrono::seconds(ttl)};
+    }
+
+private:
+    struct Entry {
+        Lookup lookup;
+        Clock::time_point expires;
+    };
+    std::mutex mu_;
+    std::unordered_map<std::string, Entry> map_;
+};
+
+ProcessCache& process_cache() {
+    static ProcessCache cache;
+    return cache;
+}
+
+// The bounded resolution of every host name of one load; answers from
+// SHARED (when given) cost nothing against the bound.
 class Lookups {
 public:
-    explicit Lookups(const HostResolver& r) : resolve_(r), start_(Clock::now()) {}
+    Lookups(const HostResolver& r, ProcessCache* shared)
+        : resolve_(r), shared_(shared), start_(Clock::now()) {}
 
     const Lookup& get(const std::string& host) {
         auto it = cache_.find(host);
         if (it != cache_.end()) return it->second;
         Lookup l;
-        if (cache_.size() < kMaxHostLookups &&
+        if (shared_ && shared_->find(host, l)) return cache_.emplace(host, std::move(l)).first->second;
+        if (resolved_ < kMaxHostLookups &&
             Clock::now() - start_ < std::chrono::seconds(kHostLookupBudget)) {
             l.checked = true;
             l.ok = resolve_(host, l.addrs, l.err);
+            ++resolved_;
+            if (shared_) shared_->put(host, l);
         } else {
             ++skipped_;
         }
@@ -95,10 +136,11 @@ public:
     std::size_t skipped() const { return skipped_; }
 
 private:
-    using Clock = std::chrono::steady_clock;
     const HostResolver& resolve_;
+    ProcessCache* shared_;
     Clock::time_point start_;
     std::map<std::string, Lookup> cache_;
+    std::size_t resolved_ = 0;
     std::size_t skipped_ = 0;
 };
 
@@ -168,10 +210,12 @@ std::string special_address_kind(std::string_view addr) {
     return "";
 }
 
+namespace {
+
 // Apply the guard to every partner with a valid host.
-void guard_partner_hosts(PartnerTable& t, const Config& cfg, Diags& warnings,
-                         const HostResolver& resolve) {
-    Lookups lookups(resolve);
+void guard_with(PartnerTable& t, const Config& cfg, Diags& warnings, const HostResolver& resolve,
+                ProcessCache* shared) {
+    Lookups lookups(resolve, shared);
     for (Partner& p : t.partners) {
         if (p.host.empty()) continue;  // missing or invalid: already a problem
         std::string why = host_problem(p, cfg, lookups, t.path, warnings);
@@ -189,6 +233,19 @@ void guard_partner_hosts(PartnerTable& t, const Config& cfg, Diags& warnings,
                                     "addresses: lookup bound reached (" +
                                     std::to_string(kMaxHostLookups) + " names, " +
                                     std::to_string(kHostLookupBudget) + " s)"});
+}
+
+}  // namespace
+
+// With the given resolver, no cache across loads (tests).
+void guard_partner_hosts(PartnerTable& t, const Config& cfg, Diags& warnings,
+                         const HostResolver& resolve) {
+    guard_with(t, cfg, warnings, resolve, nullptr);
+}
+
+// With the system resolver and the process-wide cache.
+void guard_partner_hosts(PartnerTable& t, const Config& cfg, Diags& warnings) {
+    guard_with(t, cfg, warnings, system_resolve, &process_cache());
 }
 
 }  // namespace prm

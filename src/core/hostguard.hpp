@@ -58,6 +58,15 @@ std::string special_address_kind(std::string_view addr);
 // partner, with file, line and key "host"); add lookup failures and the
 // budget warning to WARNINGS.
 void guard_partner_hosts(PartnerTable& t, const Config& cfg, Diags& warnings,
-                         const HostResolver& resolve = system_resolve);
+                         const HostResolver& resolve);
+
+// The same with the system resolver behind a process-wide cache (answers
+// kept kResolveCacheTtl seconds, failures kResolveFailTtl): a reload of a
+// large table does not resolve every name again, and cached names do not
+// count against the per-load bound, so names skipped at one load are
+// checked at the next. Thread-safe.
+inline constexpr int kResolveCacheTtl = 600;
+inline constexpr int kResolveFailTtl = 60;
+void guard_partner_hosts(PartnerTable& t, const Config& cfg, Diags& warnings);
 
 }  // namespace prm

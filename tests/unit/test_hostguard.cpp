@@ -188,6 +188,30 @@ START_TEST(system_resolver_reads_ip_literals) {
 }
 END_TEST
 
+START_TEST(cached_system_resolver_guards_across_loads) {
+    // The default overload: the system resolver behind the process-wide
+    // cache. "localhost" resolves from /etc/hosts, no DNS needed; the second
+    // load is served from the cache and must give the same verdict, and the
+    // allowlist still applies to a cached answer.
+    for (int load = 1; load <= 2; ++load) {
+        Config cfg = test::config_ok();
+        PartnerTable t = test::partners_from(partner("acme", "localhost"), cfg);
+        Diags w;
+        guard_partner_hosts(t, cfg, w);
+        ck_assert_msg(!t.find("acme")->active, "load %d: got active, want inactive (loopback)", load);
+        ck_assert_msg(t.find("acme")->reason.find("a loopback address") != std::string::npos,
+                      "load %d: got reason '%s', want a loopback address", load,
+                      t.find("acme")->reason.c_str());
+    }
+    Config cfg = test::config_ok("allowed_private_relays = 127.0.0.0/8, ::1/128\n");
+    PartnerTable t = test::partners_from(partner("acme", "localhost"), cfg);
+    Diags w;
+    guard_partner_hosts(t, cfg, w);
+    ck_assert_msg(t.find("acme")->active, "allowlisted: got inactive (%s), want active",
+                  t.find("acme")->reason.c_str());
+}
+END_TEST
+
 Suite* suite_hostguard() {
     Suite* s = suite_create("hostguard");
     TCase* tc = tcase_create("hostguard");
@@ -198,6 +222,7 @@ Suite* suite_hostguard() {
     tcase_add_test(tc, unresolvable_name_stays_active_with_warning);
     tcase_add_test(tc, inactive_partner_keeps_its_reasons_and_is_not_looked_up);
     tcase_add_test(tc, system_resolver_reads_ip_literals);
+    tcase_add_test(tc, cached_system_resolver_guards_across_loads);
     suite_add_tcase(s, tc);
     return s;
 }
