@@ -3,7 +3,8 @@
 #
 # usage: fuzz.sh build|run|smoke SECONDS NAME:SRC[,SRC...] ...
 #   build  compile each target NAME from $SRCDIR/NAME.cc plus the listed core
-#          sources ($TOP_SRCDIR/src/SRC) into $BUILDDIR/fuzz-bin/NAME
+#          sources ($TOP_SRCDIR/src/SRC) into $BUILDDIR/fuzz-bin/NAME (each
+#          source compiled once into $BUILDDIR/fuzz-obj/, shared by targets)
 #   run    build, then run each target for SECONDS (-max_total_time) on a
 #          writable copy of its seed corpus ($BUILDDIR/fuzz-corpus/NAME),
 #          with $SRCDIR/NAME.dict as dictionary when it exists;
@@ -43,20 +44,36 @@ can_build() {
     return $rc
 }
 
-# build_one NAME SRCLIST: (re)build one target when a source is newer.
+# object SRC: compile SRC once into $BUILDDIR/fuzz-obj/ (again only when
+# SRC or a core header is newer) and print the object's path. Core sources
+# are shared by several targets: compiling each once keeps the fuzz smoke
+# of make check cheap.
+object() {
+    o="$BUILDDIR/fuzz-obj/$(basename "$(dirname "$1")")_$(basename "$1" | sed 's/\.[a-z]*$//').o"
+    # shellcheck disable=SC2086
+    if [ ! -f "$o" ] || [ -n "$(find "$1" "$TOP_SRCDIR"/src/core/*.hpp -newer "$o" 2>/dev/null)" ]; then
+        "$FUZZ_CXX" $FLAGS -c -o "$o" "$1" >&2 || return 1
+    fi
+    echo "$o"
+}
+
+# build_one NAME SRCLIST: (re)link one target from its objects.
 build_one() {
     name=$1
-    srcs="$SRCDIR/$name.cc"
-    for s in $(echo "$2" | tr ',' ' '); do srcs="$srcs $TOP_SRCDIR/src/$s"; done
+    mkdir -p "$BUILDDIR/fuzz-bin" "$BUILDDIR/fuzz-obj"
+    objs=$(object "$SRCDIR/$name.cc") || return 1
+    for s in $(echo "$2" | tr ',' ' '); do
+        o=$(object "$TOP_SRCDIR/src/$s") || return 1
+        objs="$objs $o"
+    done
     out="$BUILDDIR/fuzz-bin/$name"
-    mkdir -p "$BUILDDIR/fuzz-bin"
     # shellcheck disable=SC2086
-    if [ -x "$out" ] && [ -z "$(find $srcs "$TOP_SRCDIR"/src/core/*.hpp -newer "$out" 2>/dev/null)" ]; then
+    if [ -x "$out" ] && [ -z "$(find $objs -newer "$out" 2>/dev/null)" ]; then
         return 0
     fi
-    echo "  FUZZCXX  $name"
+    echo "  FUZZLD   $name"
     # shellcheck disable=SC2086
-    "$FUZZ_CXX" $FLAGS -o "$out" $srcs $FUZZ_LIBS
+    "$FUZZ_CXX" $FLAGS -o "$out" $objs $FUZZ_LIBS
 }
 
 # run_one NAME SECONDS: fuzz one target on a writable copy of its corpus.
