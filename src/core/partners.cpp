@@ -465,8 +465,7 @@ long uid_of(const std::string& name) {
 // when its mode and owner are fine. Allowed owners: root, the configured
 // milter user, and the user running this program (the daemon after its
 // privilege drop, or an admin's own test setup).
-std::string permission_problem(const std::string& path, const struct stat& sb,
-                               const Config& cfg) {
+std::string permission_problem(const std::string& path, const struct stat& sb, const Config& cfg) {
     char mode[8];
     std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(sb.st_mode & 07777));
     std::string facts = std::string("mode ") + mode + ", owner uid " + std::to_string(sb.st_uid);
@@ -494,8 +493,8 @@ PartnerTable load_partners(const std::string& path, const Config& cfg) {
     if (!refused.empty() && !cfg.partners_permissions_warn) {
         PartnerTable t;
         t.path = path;
-        t.errors.push_back(Diag{path, 0, "", "",
-                                refused + " (or set [milter] partners_permissions = warn)"});
+        t.errors.push_back(
+            Diag{path, 0, "", "", refused + " (or set [milter] partners_permissions = warn)"});
         return t;
     }
 

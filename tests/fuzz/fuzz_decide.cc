@@ -76,8 +76,8 @@ const prm::Snapshot& snapshot(bool shadow) {
         prm::ConfigResult r = prm::load_config_ini(prm::parse_ini_text("fuzz.conf", text));
         if (!r.config) std::abort();
         s->config = *r.config;
-        s->partners = prm::load_partners_ini(prm::parse_ini_text("partners.conf", kPartners),
-                                             s->config);
+        s->partners =
+            prm::load_partners_ini(prm::parse_ini_text("partners.conf", kPartners), s->config);
         if (s->partners.active_count() != 3) std::abort();
         return s;
     };
@@ -165,8 +165,8 @@ void check_rewrites(const prm::Decision& d, const std::string& sender) {
 }
 
 // Invariants of decision D for MSG on snapshot S.
-void check_decision(const prm::Snapshot& s, const prm::MessageFacts& msg,
-                    const prm::Decision& d, bool untrusted) {
+void check_decision(const prm::Snapshot& s, const prm::MessageFacts& msg, const prm::Decision& d,
+                    bool untrusted) {
     const prm::Config& cfg = s.config;
     int routes = 0, deleted_partner = 0, deleted_category = 0, deleted_route = 0;
     for (const prm::Edit& e : d.edits) {
@@ -181,7 +181,8 @@ void check_decision(const prm::Snapshot& s, const prm::MessageFacts& msg,
     }
     check(d.log_line("FUZZ1").find_first_of("\r\n") == std::string::npos, "log line is one line");
     check(routes <= 1, "at most one route header");
-    if (untrusted || d.fallback) check(d.route == prm::Route::global && routes == 0, "never routed");
+    if (untrusted || d.fallback)
+        check(d.route == prm::Route::global && routes == 0, "never routed");
     if (untrusted && !d.fallback) {
         // (The fallback listener is loopback-only and fed by the partner
         // transport: it drops the route and category headers, nothing more.)
@@ -195,12 +196,14 @@ void check_decision(const prm::Snapshot& s, const prm::MessageFacts& msg,
         check(p && p->active && d.trusted && !d.fallback, "partner route: known active partner");
         check(routes == (cfg.mode == prm::Mode::shadow ? 0 : 1), "one route header in enforce");
         for (const prm::Edit& e : d.edits)
-            if (e.op == prm::Edit::Op::add_header && prm::header_name_equal(e.name, cfg.route_header))
+            if (e.op == prm::Edit::Op::add_header &&
+                prm::header_name_equal(e.name, cfg.route_header))
                 check(route_ok(e.value, *p), "route value from the partner table");
         check_rewrites(d, p->sender);
     } else {
         check(routes == 0, "no route header on the global route");
-        if (d.fallback) check_rewrites(d, cfg.fallback_sender_for(d.category));
+        if (d.fallback)
+            check_rewrites(d, cfg.fallback_sender_for(d.category));
         else
             for (const prm::Edit& e : d.edits)
                 check(e.op != prm::Edit::Op::change_sender &&

@@ -221,9 +221,10 @@ START_TEST(injection_each_key_and_character) {
     struct Key {
         const char* key;
         const char* good;
-    } keys[] = {{"host", "mx.acme.example"}, {"username", "acme-user"}, {"sender", "news@acme.example"}};
-    const std::string bad[] = {std::string("\r"), std::string("\n"), std::string(1, '\0'),
-                               " ", ",", "[", "]", "\t"};
+    } keys[] = {
+        {"host", "mx.acme.example"}, {"username", "acme-user"}, {"sender", "news@acme.example"}};
+    const std::string bad[] = {
+        std::string("\r"), std::string("\n"), std::string(1, '\0'), " ", ",", "[", "]", "\t"};
     for (const Key& k : keys) {
         std::string good = k.good;
         for (const std::string& c : bad) {
@@ -253,9 +254,10 @@ START_TEST(injection_each_key_and_character) {
 END_TEST
 
 START_TEST(host_is_dns_name_or_ip_literal_only) {
-    const char* bad[] = {"2001:db8::1", "[192.0.2.1]", "192.0.2.1/24", "mx.acme.example.",
-                         "mx..acme.example", "*.acme.example", "mx.acme.example;rm", "a_b.example",
-                         "1.2.3", "999.1.1.1", "mx.acme.123", "xn--\xc3\xa9.example"};
+    const char* bad[] = {"2001:db8::1",        "[192.0.2.1]",      "192.0.2.1/24",
+                         "mx.acme.example.",   "mx..acme.example", "*.acme.example",
+                         "mx.acme.example;rm", "a_b.example",      "1.2.3",
+                         "999.1.1.1",          "mx.acme.123",      "xn--\xc3\xa9.example"};
     for (const char* h : bad) {
         Partner p = one(acme_with("host", std::string("host = ") + h + "\n"));
         ck_assert_msg(!p.active, "host '%s': got active, want inactive", h);
@@ -405,10 +407,11 @@ START_TEST(table_owned_by_stranger_refused) {
     PartnerTable own = load_partners(path, config_ok("user = nobody\n"));
     unlink(path.c_str());
     expect_eq(static_cast<long>(stranger.errors.size()), 1, "errors for a stranger's table");
-    ck_assert_msg(stranger.errors[0].message.find("owned by neither root nor") != std::string::npos &&
-                      stranger.errors[0].str().find(path) != std::string::npos &&
-                      stranger.errors[0].message.find("0600") != std::string::npos,
-                  "error should name path, mode and owner: '%s'", stranger.errors[0].str().c_str());
+    ck_assert_msg(
+        stranger.errors[0].message.find("owned by neither root nor") != std::string::npos &&
+            stranger.errors[0].str().find(path) != std::string::npos &&
+            stranger.errors[0].message.find("0600") != std::string::npos,
+        "error should name path, mode and owner: '%s'", stranger.errors[0].str().c_str());
     expect_eq(static_cast<long>(own.errors.size()), 0, "errors when owned by the milter's user");
     ck_assert_msg(own.partners.size() == 1 && own.partners[0].active, "partner: want active");
 }
@@ -438,10 +441,10 @@ START_TEST(snapshot_loads_and_warns_per_inactive_partner) {
                                      "[globex]\nhost = mx.globex.example\nport = 25\n"
                                      "username = g\nsender = n@globex.example\n",
                                  0600);
-    std::string conf = temp_file(
-        "[milter]\nfallback_sender = noreply@platform.example\npartners = " + ptab +
-            "\nallowed_private_relays = 127.0.0.0/8\n",  // acme is on 127.0.0.1
-        0644);
+    std::string conf =
+        temp_file("[milter]\nfallback_sender = noreply@platform.example\npartners = " + ptab +
+                      "\nallowed_private_relays = 127.0.0.0/8\n",  // acme is on 127.0.0.1
+                  0644);
     SnapshotResult r = load_snapshot(conf, 7);
     ck_assert_msg(r.snapshot != nullptr, "snapshot: got null (%zu errors)", r.errors.size());
     expect_eq(static_cast<long>(r.snapshot->generation), 7, "generation");
