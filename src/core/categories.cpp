@@ -11,16 +11,96 @@
 //
 // Thread safety: a registry and a compiled rule are immutable after
 // construction; regexec(3) on a shared regex_t is thread-safe.
-// Limits: a rule looks at the first kMaxMatchBytes bytes of its input.
+// Limits: a rule looks at the first kMaxMatchBytes bytes of its input; its
+// expression may expand to at most kMaxRegexCost atoms (ere_cost()).
 #include "core/categories.hpp"
 
 #include <algorithm>
+#include <string>
+#include <vector>
 
 namespace prm {
 namespace {
 
 // Input beyond this is not looked at by a rule (bounds regexec time).
 constexpr std::size_t kMaxMatchBytes = 16 * 1024;
+
+// Bound of ere_cost(): a rule's expression may expand to this many atoms.
+constexpr std::size_t kMaxRegexCost = 10000;
+
+// Saturating product and sum (everything above the bound is "too much").
+std::size_t cap(std::size_t v) { return v > kMaxRegexCost ? kMaxRegexCost + 1 : v; }
+
+// The count of a "{n}", "{n,}" or "{n,m}" at P[I] ('{'); I ends after '}'.
+// An unparsable brace counts as one copy (regcomp rejects it anyway).
+std::size_t brace_count(std::string_view p, std::size_t& i) {
+    std::size_t n = 0, m = 0, j = i + 1;
+    bool comma = false;
+    for (; j < p.size() && p[j] != '}'; j++) {
+        if (p[j] == ',')
+            comma = true;
+        else if (p[j] >= '0' && p[j] <= '9')
+            (comma ? m : n) = cap((comma ? m : n) * 10 + (p[j] - '0'));
+        else
+            return i++, 1;
+    }
+    i = j < p.size() ? j + 1 : j;
+    return comma ? (m ? m : n + 1) : n;
+}
+
+// An upper bound of the atoms regcomp(3) builds for the extended regex P.
+// Why: glibc expands "X+" to "XX*" and "X{n,m}" to m copies of X, so
+// stacked or nested repetitions grow exponentially (fuzz finding F: 20
+// stacked '+' took 700 MB and 22 exhausted 1 GB).
+std::size_t ere_cost(std::string_view p) {
+    struct Frame {
+        std::size_t total = 0, last = 0;
+    };
+    std::vector<Frame> st(1);
+    for (std::size_t i = 0; i < p.size();) {
+        char c = p[i];
+        Frame& f = st.back();
+        std::size_t mult = 0;
+        if (c == '*' || c == '?') mult = 1;
+        if (c == '+') mult = 2;
+        if (c == '{')
+            mult = brace_count(p, i);
+        else if (mult)
+            i++;
+        if (mult || c == '{') {
+            f.total = cap(f.total + cap(f.last * (mult ? mult - 1 : 0)));
+            f.last = cap(f.last * std::max<std::size_t>(mult, 1));
+            continue;
+        }
+        if (c == '(') {
+            st.emplace_back();
+            i++;
+            continue;
+        }
+        if (c == ')' && st.size() > 1) {
+            std::size_t inner = std::max<std::size_t>(st.back().total, 1);
+            st.pop_back();
+            st.back().total = cap(st.back().total + inner);
+            st.back().last = inner;
+            i++;
+            continue;
+        }
+        if (c == '[') {  // a bracket expression is one atom: skip to its ']'
+            std::size_t j = i + 1;
+            if (j < p.size() && p[j] == '^') j++;
+            if (j < p.size() && p[j] == ']') j++;
+            while (j < p.size() && p[j] != ']') j += (p[j] == '[' && j + 1 < p.size()) ? 2 : 1;
+            i = j + 1;
+        } else {
+            i += (c == '\\' && i + 1 < p.size()) ? 2 : 1;
+        }
+        f.total = cap(f.total + 1);
+        f.last = c == '|' ? 0 : 1;
+    }
+    std::size_t total = 0;
+    for (const Frame& f : st) total = cap(total + f.total);
+    return total;
+}
 
 // The product brief's eligible categories, in its order.
 const Category kBuiltin[] = {
@@ -129,6 +209,13 @@ std::shared_ptr<const ClassifyRule> ClassifyRule::compile(const std::string& cat
         return nullptr;
     }
 
+    if (ere_cost(pattern) > kMaxRegexCost) {
+        err =
+            "regular expression too complex (nested or stacked repetitions expand to more "
+            "than " +
+            std::to_string(kMaxRegexCost) + " atoms)";
+        return nullptr;
+    }
     int rc = regcomp(&rule->re_, pattern.c_str(), REG_EXTENDED | REG_ICASE | REG_NOSUB);
     if (rc != 0) {
         char buf[256];

@@ -125,7 +125,7 @@ void classify(ReadState& st, std::string_view line) {
     st.kind = LineKind::pair;
 }
 
-// Copy S plus a NUL into inih's buffer (S is known to fit).
+// Copy S plus a NUL into inih's buffer (S is known to fit: at most num - 3).
 char* emit(char* str, std::string_view s) {
     std::memcpy(str, s.data(), s.size());
     str[s.size()] = '\0';
@@ -170,7 +170,17 @@ char* reader(char* str, int num, void* stream) {
         return emit(str, "\n");
     }
     classify(st, line);
-    return emit(str, line);
+    // Hand over the content and at most one "\n", never the raw line: its
+    // trailing CRs are not counted in CONTENT, and a line of a few bytes
+    // followed by thousands of CRs overflowed inih's stack buffer (fuzz
+    // finding E). inih strips trailing whitespace anyway.
+    std::string_view text = line.substr(0, content);
+    emit(str, text);
+    if (line.size() > content) {
+        str[content] = '\n';
+        str[content + 1] = '\0';
+    }
+    return str;
 }
 
 // inih's handler: turn each call into an entry (or extend the previous one).

@@ -125,6 +125,29 @@ START_TEST(bad_rules_are_rejected_with_a_reason) {
 }
 END_TEST
 
+START_TEST(fuzz_stacked_repetitions_refused) {
+    // Fuzz finding F (fuzz_config): glibc's regcomp expands "X+" to "XX*",
+    // so 20 stacked '+' took 700 MB and 22 exhausted 1 GB: one config line
+    // could make the daemon (and -n) run out of memory.
+    const std::string too_much[] = {"header:Subject:Fo" + std::string(22, '+') + "r",
+                                    "sender:(((((((((((((((a+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)",
+                                    "sender:a{101}{100}", "sender:(x{200}){200}",
+                                    "sender:[a-z]{1000}{20}"};
+    for (const std::string& spec : too_much) {
+        std::string err;
+        auto r = ClassifyRule::compile("custom", spec, err);
+        ck_assert_msg(r == nullptr, "'%s': got accepted, want rejected", spec.c_str());
+        ck_assert_msg(err.find("too complex") != std::string::npos,
+                      "'%s': got reason '%s', want 'too complex'", spec.c_str(), err.c_str());
+    }
+    // Ordinary expressions, repetitions included, still compile.
+    for (const char* spec : {"header:Subject:^\\[AML\\]", "sender:^[a-z0-9._-]{1,64}@x\\.example$",
+                             "sender:^(billing|finance)+@", "header:X-Tag:a{2,50}b?c*",
+                             "sender:[]a{}]+x", "sender:\\{\\+\\+\\}"})
+        rule(spec);
+}
+END_TEST
+
 START_TEST(rule_input_is_bounded) {
     auto r = rule("sender:needle");
     std::string text(16 * 1024, 'x');
@@ -200,6 +223,7 @@ Suite* suite_categories() {
     tcase_add_test(tc, sender_rule_matches_address);
     tcase_add_test(tc, bad_rules_are_rejected_with_a_reason);
     tcase_add_test(tc, rule_input_is_bounded);
+    tcase_add_test(tc, fuzz_stacked_repetitions_refused);
     tcase_add_test(tc, classify_rules_keep_file_order_and_kinds);
     tcase_add_test(tc, classify_may_precede_categories_in_the_file);
     tcase_add_test(tc, classify_bad_regex_names_the_line);

@@ -78,6 +78,22 @@ START_TEST(over_long_line_is_an_error_naming_it) {
 }
 END_TEST
 
+START_TEST(fuzz_trailing_carriage_returns_fit_inih_buffer) {
+    // Fuzz finding E (fuzz_partners): a short line followed by thousands of
+    // CRs was copied whole into inih's 200-byte stack buffer (the CRs were
+    // not counted against the limit): a stack overflow, SIGSEGV.
+    for (std::size_t n : {1u, 3u, 198u, 199u, 200u, 5000u}) {
+        std::string text = "[a]\nk = v" + std::string(n, '\r') + "\nx = y\r\r\n";
+        IniFile f = parse_ini_text("t.conf", text);
+        ck_assert_msg(f.errors.empty(), "%zu CRs: unexpected errors: %s", n, all_errors(f).c_str());
+        expect_eq(static_cast<long>(f.entries.size()), 2, "entries");
+        expect_eq(f.entries.at(0).value, "v", "value before the CRs");
+        expect_eq(f.entries.at(1).key + "=" + f.entries.at(1).value, "x=y", "next entry");
+        expect_eq(f.entries.at(1).line, 3, "line of the next entry");
+    }
+}
+END_TEST
+
 START_TEST(line_at_the_limit_is_accepted) {
     // 197 bytes of text fit inih's 200-byte buffer with "\r\n" and NUL.
     std::string value(197 - 4, 'v');
@@ -199,6 +215,7 @@ Suite* suite_ini() {
     tcase_add_test(tc, long_section_name_kept_whole);
     tcase_add_test(tc, over_long_line_is_an_error_naming_it);
     tcase_add_test(tc, line_at_the_limit_is_accepted);
+    tcase_add_test(tc, fuzz_trailing_carriage_returns_fit_inih_buffer);
     tcase_add_test(tc, long_section_header_starts_its_section);
     tcase_add_test(tc, inline_comment_needs_whitespace);
     tcase_add_test(tc, continuation_line_joins_with_newline);
