@@ -92,15 +92,17 @@ bool parse_bool(const std::string& v, bool& out) {
 }
 
 // A single word: no whitespace, no control characters.
+// A leading ';' is refused: -n prints "key = value", where " ;" starts an
+// inline comment, so the value would not read back (fuzz finding G).
 bool valid_token(std::string_view v) {
-    if (v.empty() || v.size() > 256) return false;
+    if (v.empty() || v.size() > 256 || v[0] == ';') return false;
     return std::none_of(v.begin(), v.end(),
                         [](char c) { return static_cast<unsigned char>(c) <= 32 || c == 127; });
 }
 
 // A header name we write or look for: printable ASCII except ':', at most 64.
 bool valid_header_name(std::string_view v) {
-    if (v.empty() || v.size() > 64) return false;
+    if (v.empty() || v.size() > 64 || v[0] == ';') return false;  // see valid_token
     return std::all_of(v.begin(), v.end(), [](char c) { return c >= 33 && c <= 126 && c != ':'; });
 }
 

@@ -89,7 +89,7 @@ START_TEST(reloadable_flags) {
     for (const KeyInfo& k : config_keys())
         if (!k.reloadable) fixed += std::string(fixed.empty() ? "" : " ") + k.name;
     expect_eq(fixed, "socket user pidfile log_level log_facility allow_core_dumps",
-             "keys not reloadable");
+              "keys not reloadable");
 }
 END_TEST
 
@@ -333,6 +333,23 @@ START_TEST(fallback_alert_and_private_relay_keys) {
 }
 END_TEST
 
+START_TEST(fuzz_leading_semicolon_value_refused) {
+    // Fuzz finding G (fuzz_config): "fallback_daemon_name =;FALLBACK" was
+    // accepted, but -n prints "fallback_daemon_name = ;FALLBACK", which
+    // reads back as an empty value (" ;" starts an inline comment).
+    for (const char* line :
+         {"fallback_daemon_name =;FALLBACK\n", "user =;nobody\n", "[headers]\nroute =;X-Route\n"}) {
+        ConfigResult r = config_from(line);
+        ck_assert_msg(!r.config.has_value(), "'%s': got accepted, want an error", line);
+    }
+    ConfigResult ok = config_from("fallback_daemon_name = FALL;BACK\n");
+    ck_assert_msg(ok.config.has_value(), "';' inside a value: got an error, want accepted");
+    ConfigResult again = load_config_ini(parse_ini_text("dump.conf", dump_config(*ok.config)));
+    ck_assert_msg(again.config && again.config->fallback_daemon_name == "FALL;BACK",
+                  "dump of FALL;BACK does not read back");
+}
+END_TEST
+
 Suite* suite_config() {
     Suite* s = suite_create("config");
     TCase* tc = tcase_create("config");
@@ -354,6 +371,7 @@ Suite* suite_config() {
     tcase_add_test(tc, dump_reads_back_the_same);
     tcase_add_test(tc, unreadable_config_file);
     tcase_add_test(tc, fallback_alert_and_private_relay_keys);
+    tcase_add_test(tc, fuzz_leading_semicolon_value_refused);
     suite_add_tcase(s, tc);
     return s;
 }
