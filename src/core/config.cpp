@@ -15,6 +15,7 @@
 //
 // Thread safety: pure functions; the key table is immutable.
 #include "core/config.hpp"
+#include "core/strutil.hpp"
 
 #include <arpa/inet.h>
 
@@ -40,23 +41,7 @@ struct KeyDef {
 
 // ---- small value parsers -------------------------------------------------
 
-bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
-// Split a list on commas and whitespace (newlines of continuation lines too).
-std::vector<std::string> split_list(const std::string& v) {
-    std::vector<std::string> out;
-    std::string cur;
-    for (char c : v) {
-        if (c == ',' || is_blank(c)) {
-            if (!cur.empty()) out.push_back(cur);
-            cur.clear();
-        } else {
-            cur += c;
-        }
-    }
-    if (!cur.empty()) out.push_back(cur);
-    return out;
-}
 
 std::string join(const std::vector<std::string>& parts) {
     std::string out;
@@ -64,12 +49,6 @@ std::string join(const std::vector<std::string>& parts) {
     return out;
 }
 
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    return out;
-}
 
 // A whole decimal number in [LO, HI]; no sign, no spaces, bounded length.
 bool parse_int(const std::string& v, long lo, long hi, int& out) {
@@ -85,7 +64,7 @@ bool parse_int(const std::string& v, long lo, long hi, int& out) {
 }
 
 bool parse_bool(const std::string& v, bool& out) {
-    std::string l = lower(v);
+    std::string l = ascii_lower(v);
     if (l == "yes" || l == "true" || l == "1") return out = true, true;
     if (l == "no" || l == "false" || l == "0") return out = false, true;
     return false;
@@ -160,7 +139,7 @@ const char* const kLevelNames[] = {"err", "warning", "notice", "info", "debug"};
 bool parse_level(const std::string& v, int& out) {
     if (parse_int(v, 3, 7, out)) return true;
     for (int i = 0; i < 5; i++)
-        if (lower(v) == kLevelNames[i]) return out = i + 3, true;
+        if (ascii_lower(v) == kLevelNames[i]) return out = i + 3, true;
     return false;
 }
 
@@ -234,7 +213,7 @@ const KeyDef kKeys[] = {
     {{"milter", "log_facility", "facility", "mail", false, "syslog facility"},
      [](Config& c, const std::string& v, std::string& e) {
          e = "a syslog facility name such as mail, daemon or local0";
-         return syslog_facility(v) >= 0 && (c.log_facility = lower(v), true);
+         return syslog_facility(v) >= 0 && (c.log_facility = ascii_lower(v), true);
      },
      S(log_facility)},
     {{"milter", "mode", "enum", "enforce", true,
@@ -411,7 +390,7 @@ std::optional<Network> Network::parse(std::string_view s) {
 // True when the textual address ADDR is inside this network.
 bool Network::contains(std::string_view a) const {
     // MTAs write {client_addr} as "1.2.3.4", "IPv6:2001:db8::1", "[::1]" ...
-    if (a.size() >= 5 && lower(a.substr(0, 5)) == "ipv6:") a.remove_prefix(5);
+    if (a.size() >= 5 && ascii_lower(a.substr(0, 5)) == "ipv6:") a.remove_prefix(5);
     if (a.size() >= 2 && a.front() == '[' && a.back() == ']') a = a.substr(1, a.size() - 2);
     a = a.substr(0, a.find('%'));  // drop an IPv6 zone id
     if (a.empty() || a.size() > 64) return false;
@@ -574,7 +553,7 @@ void check_headers(Loader& L) {
             if (e.section == "headers" && e.key == h.key) h.line = e.line;
     for (int a = 0; a < 3; a++)
         for (int b = a + 1; b < 3; b++) {
-            if (lower(*hs[a].value) != lower(*hs[b].value)) continue;
+            if (ascii_lower(*hs[a].value) != ascii_lower(*hs[b].value)) continue;
             const H& later = hs[a].line > hs[b].line ? hs[a] : hs[b];
             const H& other = &later == &hs[a] ? hs[b] : hs[a];
             L.res.errors.push_back(Diag{L.ini.path, later.line, "headers", later.key,

@@ -27,6 +27,7 @@
 // Thread safety: reads the snapshot only. Limits: at most kMaxHeaders
 // headers are seen (MessageFacts); address parsing is bounded by rfc5322.
 #include "core/decide.hpp"
+#include "core/strutil.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -50,13 +51,6 @@ std::string trim(std::string_view s) {
     return std::string(s);
 }
 
-// ASCII lower case.
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    return out;
-}
 
 // Every header called NAME (case-insensitive), in message order.
 std::vector<const Header*> headers_named(const MessageFacts& msg, std::string_view name) {
@@ -124,7 +118,7 @@ bool is_trusted(const Config& cfg, const MessageFacts& msg) {
 // the first copy naming a known category wins.
 std::string category_from_header(const Config& cfg, const MessageFacts& msg, bool first_only) {
     for (const Header* h : headers_named(msg, cfg.category_header)) {
-        std::string id = lower(trim(h->value));
+        std::string id = ascii_lower(trim(h->value));
         if (valid_category_id(id) && cfg.categories.known(id)) return id;
         if (first_only) break;
     }
@@ -207,7 +201,7 @@ std::string partner_from_header(const Config& cfg, const MessageFacts& msg, bool
     std::string first;
     bool have = false;
     for (const Header* h : headers_named(msg, cfg.partner_header)) {
-        std::string v = lower(trim(h->value));
+        std::string v = ascii_lower(trim(h->value));
         if (v.empty()) continue;  // an empty copy names nobody
         if (!have) {
             first = v;

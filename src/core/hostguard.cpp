@@ -4,6 +4,7 @@
 // special-purpose registries (RFC 6890 and successors), restricted to what
 // can never be a partner's relay on the Internet.
 #include "core/hostguard.hpp"
+#include "core/strutil.hpp"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -60,13 +61,6 @@ std::string article(const std::string& kind) {
     return (vowel ? "an " : "a ") + kind + " address";
 }
 
-// ASCII lower case (host names compare case-insensitively).
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    return out;
-}
 
 // What one host name resolved to, cached for the load.
 struct Lookup {
@@ -156,7 +150,7 @@ std::string host_problem(const Partner& p, const Config& cfg, Lookups& lookups,
     }
     // Names cost a lookup: only for partners that would otherwise route.
     if (!p.active) return "";
-    const Lookup& l = lookups.get(lower(p.host));
+    const Lookup& l = lookups.get(ascii_lower(p.host));
     if (!l.checked) return "";
     if (!l.ok) {
         warnings.push_back(Diag{file, p.line, p.id, "host",

@@ -16,6 +16,7 @@
 // Thread safety: a loaded table is immutable. Limits: the file size bound of
 // ini.hpp; 100 000 partners load in well under a second (hash maps only).
 #include "core/partners.hpp"
+#include "core/strutil.hpp"
 
 #include <arpa/inet.h>
 #include <pwd.h>
@@ -36,28 +37,7 @@ namespace {
 const char* const kPartnerKeys[] = {"host",   "port",       "username", "password",
                                     "sender", "categories", "tls",      "match_senders"};
 
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    return out;
-}
 
-// Split a comma (or whitespace) separated list, dropping empty items.
-std::vector<std::string> split_list(const std::string& v) {
-    std::vector<std::string> out;
-    std::string cur;
-    for (char c : v) {
-        if (c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r') {
-            if (!cur.empty()) out.push_back(cur);
-            cur.clear();
-        } else {
-            cur += c;
-        }
-    }
-    if (!cur.empty()) out.push_back(cur);
-    return out;
-}
 
 // Characters that would break a Postfix lookup table line, a "[host]:port"
 // next hop or the SASL "user:password" value.
@@ -110,7 +90,7 @@ std::optional<std::uint16_t> parse_port(const std::string& v) {
 // "user@domain" or "@domain", normalized; empty when malformed.
 std::string normalize_match(const std::string& m) {
     if (!m.empty() && m[0] == '@')
-        return valid_addr_spec("postmaster" + m) ? "@" + lower(m.substr(1)) : "";
+        return valid_addr_spec("postmaster" + m) ? "@" + ascii_lower(m.substr(1)) : "";
     return valid_addr_spec(m) ? normalize_address(m) : "";
 }
 
@@ -274,7 +254,7 @@ void check_clashes(PartnerTable& t) {
         if (!p.sender.empty()) {
             // Postfix folds lookup keys to lower case: the SASL table could
             // not tell News@x from news@x apart.
-            auto [s, sfresh] = senders.emplace(lower(p.sender), i);
+            auto [s, sfresh] = senders.emplace(ascii_lower(p.sender), i);
             if (!sfresh) clash(s->second, i, "sender", "sender " + p.sender);
         }
         for (const std::string& m : p.match_senders) {
@@ -374,7 +354,7 @@ const Partner* PartnerTable::by_envelope_sender(std::string_view addr) const {
     if (auto it = by_match_.find(a); it != by_match_.end()) return &partners[it->second];
     std::size_t at = a.rfind('@');
     if (at == std::string::npos) return nullptr;
-    auto it = by_match_.find(lower(std::string_view(a).substr(at)));
+    auto it = by_match_.find(ascii_lower(std::string_view(a).substr(at)));
     return it == by_match_.end() ? nullptr : &partners[it->second];
 }
 

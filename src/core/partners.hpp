@@ -83,8 +83,11 @@ private:
 // A partner id is 1-64 characters of a-z0-9._-.
 bool valid_partner_id(std::string_view id);
 
-// Read the partner table at PATH. Warns (in warnings) when the file is
-// readable by group or others.
+// Read the partner table at PATH. The file holds passwords: one that others
+// can read or write, or owned by someone other than root, the milter's
+// user or the running user, is refused (an error in errors) unless
+// cfg.partners_permissions_warn, which turns that into a warning; a table
+// its group can read only warns.
 PartnerTable load_partners(const std::string& path, const Config& cfg);
 
 // Validate an already parsed INI file (tests, fuzzing).
