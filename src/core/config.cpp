@@ -70,11 +70,17 @@ bool parse_bool(const std::string& v, bool& out) {
     return false;
 }
 
-// A single word: no whitespace, no control characters.
+// The longest single-word value: -n prints "key = value" and the longest key
+// with " = " takes 26 bytes, so every dumped line stays within what the INI
+// reader accepts and reads back (fuzz finding H: a 190-byte token was
+// accepted, but its dump line was too long to load again).
+constexpr std::size_t kMaxTokenLength = kMaxIniLine - 32;
+
+// A single word: no whitespace, no control characters, at most kMaxTokenLength.
 // A leading ';' is refused: -n prints "key = value", where " ;" starts an
 // inline comment, so the value would not read back (fuzz finding G).
 bool valid_token(std::string_view v) {
-    if (v.empty() || v.size() > 256 || v[0] == ';') return false;
+    if (v.empty() || v.size() > kMaxTokenLength || v[0] == ';') return false;
     return std::none_of(v.begin(), v.end(),
                         [](char c) { return static_cast<unsigned char>(c) <= 32 || c == 127; });
 }

@@ -147,6 +147,7 @@ char* reader(char* str, int num, void* stream) {
     std::size_t content = line.size();
     while (content > 0 && (line[content - 1] == '\n' || line[content - 1] == '\r')) content--;
     std::size_t limit = static_cast<std::size_t>(num) - 3;
+    static_assert(INI_MAX_LINE - 3 == kMaxIniLine, "kMaxIniLine follows inih's buffer");
     if (line.find('\0') != std::string_view::npos) {
         line_error(st, "line contains a NUL byte");
         st.kind = LineKind::other;

@@ -17,6 +17,9 @@
 namespace prm {
 
 inline constexpr std::size_t kMaxIniBytes = 64 * 1024 * 1024;
+// The longest line inih reads whole (its 200-byte buffer, less room for
+// CR, LF and NUL); longer lines are errors (ini.cpp checks it against INI_MAX_LINE).
+inline constexpr std::size_t kMaxIniLine = 197;
 
 struct IniEntry {
     std::string section;

@@ -350,6 +350,25 @@ START_TEST(fuzz_leading_semicolon_value_refused) {
 }
 END_TEST
 
+START_TEST(fuzz_long_token_dump_reads_back) {
+    // Fuzz finding H (fuzz_config): a 190-byte fallback_daemon_name was
+    // accepted (the input line fit the INI reader's 197 bytes), but -n's
+    // "fallback_daemon_name = VALUE" line did not, so the dump did not load
+    // again. Single-word values are now at most 165 bytes.
+    std::string longest(165, 'F'), too_long(166, 'F');
+    ConfigResult bad = config_from("fallback_daemon_name =" + too_long + "\n");
+    ck_assert_msg(!bad.config.has_value(), "166-byte token: got accepted, want an error");
+    for (const std::string& key : {std::string("fallback_daemon_name"), std::string("user")}) {
+        ConfigResult ok = config_from(key + " =" + longest + "\n");
+        ck_assert_msg(ok.config.has_value(), "%s of 165 bytes: got an error, want accepted",
+                      key.c_str());
+        ConfigResult again = load_config_ini(parse_ini_text("dump.conf", dump_config(*ok.config)));
+        ck_assert_msg(again.config.has_value(), "%s of 165 bytes: got a dump that does not load",
+                      key.c_str());
+    }
+}
+END_TEST
+
 Suite* suite_config() {
     Suite* s = suite_create("config");
     TCase* tc = tcase_create("config");
@@ -372,6 +391,7 @@ Suite* suite_config() {
     tcase_add_test(tc, unreadable_config_file);
     tcase_add_test(tc, fallback_alert_and_private_relay_keys);
     tcase_add_test(tc, fuzz_leading_semicolon_value_refused);
+    tcase_add_test(tc, fuzz_long_token_dump_reads_back);
     suite_add_tcase(s, tc);
     return s;
 }
