@@ -148,6 +148,24 @@ START_TEST(fuzz_stacked_repetitions_refused) {
 }
 END_TEST
 
+START_TEST(fuzz_stacked_star_refused) {
+    // Fuzz finding I (fuzz_config): "/*****+++++" kept the atom estimate
+    // small ('*' does not copy its atom) but glibc's regcomp built epsilon
+    // closures of more than 2 GB. Any repetition right after another is
+    // undefined in POSIX EREs and is now refused.
+    for (const char* spec : {"header:local:/*****+++++ere", "sender:a*+", "sender:a+*", "sender:a?*",
+                             "sender:a{2}*", "sender:(ab)*?"}) {
+        std::string err;
+        auto r = ClassifyRule::compile("custom", spec, err);
+        ck_assert_msg(r == nullptr, "'%s': got accepted, want rejected", spec);
+        ck_assert_msg(err.find("too complex") != std::string::npos,
+                      "'%s': got reason '%s', want 'too complex'", spec, err.c_str());
+    }
+    for (const char* spec : {"sender:a*b+c?", "sender:(a*)(b+)", "sender:[*+]+", "sender:a\\*+"})
+        rule(spec);
+}
+END_TEST
+
 START_TEST(rule_input_is_bounded) {
     auto r = rule("sender:needle");
     std::string text(16 * 1024, 'x');
@@ -224,6 +242,7 @@ Suite* suite_categories() {
     tcase_add_test(tc, bad_rules_are_rejected_with_a_reason);
     tcase_add_test(tc, rule_input_is_bounded);
     tcase_add_test(tc, fuzz_stacked_repetitions_refused);
+    tcase_add_test(tc, fuzz_stacked_star_refused);
     tcase_add_test(tc, classify_rules_keep_file_order_and_kinds);
     tcase_add_test(tc, classify_may_precede_categories_in_the_file);
     tcase_add_test(tc, classify_bad_regex_names_the_line);
