@@ -33,10 +33,14 @@ c = trusted_session()
 reply, mods = mc.message(c, mail_macros={"i": "R1"}, headers=partner_headers())
 equal(mods, acme_mods(), "before reload: acme routes")
 
-# A message that starts before the reload and ends after it.
-c2 = trusted_session()
+# A message that starts before the reload and ends after it. MAIL must be
+# answered (no SMFIP_NR_MAIL offered) so that the daemon has surely taken
+# its snapshot before the SIGUSR1; with no-reply MAIL the daemon could read
+# it after the reload under load, and the test would race (seen in CI-like
+# runs on a loaded machine).
+c2 = trusted_session(offer=(6, 0x1FF, 0x1FFFFF & ~mc.SMFIP_NR_MAIL))
 c2.macro(mc.SMFIC_MAIL, {"i": "R2"})
-c2.mail("<app@platform.example>")
+check(c2.mail("<app@platform.example>") == "continue", "MAIL answered before the reload")
 c2.rcpt("<jane@client.example>")
 for n, v in partner_headers():
     c2.header(n, v)
