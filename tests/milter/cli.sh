@@ -209,6 +209,19 @@ fi
 
 # Privilege drop (root only): socket owned by the user, every process runs
 # as the user, the pid file names the supervisor.
+# milter_child PID: the supervisor PID's libmilter child. The supervisor
+# forks it after the socket is open, so wait for it (bounded: 10 s; slow
+# under ASan on a loaded machine).
+milter_child() {
+    _c=""; _tries=0
+    while [ -z "$_c" ] && [ $_tries -lt 100 ]; do
+        _c=$(cat /proc/"$1"/task/*/children 2>/dev/null | tr -d ' ')
+        [ -n "$_c" ] || sleep 0.1
+        _tries=$((_tries + 1))
+    done
+    echo "$_c"
+}
+
 if [ "$(id -u)" = 0 ] && id nobody > /dev/null 2>&1; then
     printf 'pidfile = %s/milter.pid\n' "$d" > "$d/pid.add"
     sed "/^\[milter\]/r $d/pid.add" "$d/test.conf" | sed '/^stats_file/d' > "$d/user.conf"
@@ -218,7 +231,7 @@ if [ "$(id -u)" = 0 ] && id nobody > /dev/null 2>&1; then
         check "socket mode (default 660)" "$(stat -c %a "$d/user.sock")" 660
         check "pid file names the supervisor" "$(cat "$d/milter.pid" 2>/dev/null)" "$dpid"
         check "supervisor runs as nobody" "$(awk '/^Uid:/ {print $2}' /proc/$dpid/status)" "$(id -u nobody)"
-        child=$(cat /proc/$dpid/task/*/children 2>/dev/null | tr -d ' ')
+        child=$(milter_child "$dpid")
         check "milter process runs as nobody" "$(awk '/^Uid:/ {print $2 "," $3}' /proc/$child/status 2>/dev/null)" \
             "$(id -u nobody),$(id -u nobody)"
         check "no supplementary root group" "$(awk '/^Groups:/ {print $2}' /proc/$child/status 2>/dev/null)" \
@@ -251,7 +264,7 @@ if [ "$(id -u)" = 0 ] && id nobody > /dev/null 2>&1 && command -v setpriv > /dev
         conf=$nd/test.conf; [ $allow = yes ] && conf=$nd/allow.conf
         if start_daemon "$d/d3.log" -c "$conf" -f -p "local:$nd/m.sock"; then
             # The wrapper exec'd setpriv, which exec'd the milter: same pid.
-            child=$(cat /proc/$dpid/task/*/children 2>/dev/null | tr -d ' ')
+            child=$(milter_child "$dpid")
             # Another process of the same user reads /proc/PID/environ only
             # when PID is dumpable (ptrace access mode check).
             want=refused; [ $allow = yes ] && want=readable
