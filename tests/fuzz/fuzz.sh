@@ -12,6 +12,7 @@
 #          makes the script fail
 #   smoke  like run, but prints SKIP and succeeds when $FUZZ_CXX cannot
 #          build libFuzzer targets (make check)
+# run and smoke fuzz FUZZ_JOBS targets at once (default: the number of CPUs).
 # Environment: FUZZ_CXX (default clang++-14), FUZZ_LIBS (extra link
 # arguments), FUZZ_MAX_LEN (default 17000: above kMaxHeaderValue), SRCDIR,
 # TOP_SRCDIR, BUILDDIR. The compiler is chosen here, never by configure, so
@@ -113,6 +114,26 @@ if [ "$mode" = smoke ] && ! can_build; then
 fi
 for t in "$@"; do build_one "${t%%:*}" "${t#*:}"; done
 [ "$mode" = build ] && exit 0
+# Run FUZZ_JOBS targets at a time (default: the number of CPUs), each
+# with its own output file printed when it ends, so reports do not mix.
+jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}
+[ "$jobs" -ge 1 ] 2>/dev/null || jobs=1
+mkdir -p "$BUILDDIR/fuzz-artifacts"
 status=0
-for t in "$@"; do run_one "${t%%:*}" "$secs" || status=1; done
+set -- $(for t in "$@"; do echo "${t%%:*}"; done)
+while [ $# -gt 0 ]; do
+    batch=""
+    while [ $# -gt 0 ] && [ "$(echo $batch | wc -w)" -lt "$jobs" ]; do
+        batch="$batch $1"
+        shift
+    done
+    for name in $batch; do
+        ( run_one "$name" "$secs" >"$BUILDDIR/fuzz-artifacts/$name.out" 2>&1 ) &
+        eval "pid_$name=\$!"
+    done
+    for name in $batch; do
+        eval "wait \$pid_$name" || status=1
+        cat "$BUILDDIR/fuzz-artifacts/$name.out"
+    done
+done
 exit $status
