@@ -11,7 +11,7 @@ from prmtest import (acme_mods, check, done, equal, partner_headers, trusted_ses
 c = trusted_session()
 equal(c.actions, mc.SMFIF_ADDHDRS | mc.SMFIF_CHGHDRS | mc.SMFIF_CHGFROM | mc.SMFIF_SETSYMLIST,
       "negotiated actions")
-want_proto = (mc.SMFIP_NOHELO | mc.SMFIP_NODATA | mc.SMFIP_NOUNKNOWN | mc.SMFIP_NOEOH | mc.SMFIP_NOBODY
+want_proto = (mc.SMFIP_NOHELO | mc.SMFIP_NORCPT | mc.SMFIP_NODATA | mc.SMFIP_NOUNKNOWN | mc.SMFIP_NOEOH | mc.SMFIP_NOBODY
               | mc.SMFIP_NR_CONN | mc.SMFIP_NR_MAIL | mc.SMFIP_NR_RCPT | mc.SMFIP_NR_HDR)
 equal(c.protocol, want_proto, "negotiated protocol steps (only end of message answers)")
 equal(c.symlists.get(0), ["{daemon_name}", "{client_addr}"], "CONNECT macros asked for")

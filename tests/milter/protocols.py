@@ -29,7 +29,7 @@ equal(c.connect("app.internal", "10.1.2.3", 41000), "continue", "sendmail-v2: CO
 equal(c.helo("app.internal") in ("continue", "skipped"), True, "sendmail-v2: HELO answered or skipped")
 c.macro(mc.SMFIC_MAIL, {"i": "P-v2"})
 equal(c.mail("<app@platform.example>"), "continue", "sendmail-v2: MAIL answered")
-equal(c.rcpt("<jane@client.example>"), "continue", "sendmail-v2: RCPT answered")
+equal(c.rcpt("<jane@client.example>"), "skipped", "sendmail-v2: RCPT negotiated away (v2 offers it)")
 for n, v in partner_headers(category="account-security"):
     equal(c.header(n, v), "continue", "sendmail-v2: header %s answered" % n)
 reply, mods = c.eom()
@@ -47,6 +47,20 @@ reply, mods = c.eom()
 equal(reply, "accept", "sendmail-v2: partner route without CHGFROM -> on_error accept")
 check(wait_log("P-v2b: category=aml-alert partner=acme route=partner reason=partner-relay trusted=yes error=edit-failed"),
       "sendmail-v2: failed edit logged")
+c.quit()
+
+# An MTA that cannot skip RCPT (and wants its replies): each RCPT is
+# answered 'continue', the routing is the same.
+c = trusted_session(offer=(6, 0x1FF, 0x1FFFFF & ~(mc.SMFIP_NORCPT | mc.SMFIP_NR_RCPT)))
+equal(c.protocol & (mc.SMFIP_NORCPT | mc.SMFIP_NR_RCPT), 0, "no RCPT skip offered: none negotiated")
+c.macro(mc.SMFIC_MAIL, {"i": "P-rcpt"})
+c.mail("<app@platform.example>")
+equal([c.rcpt("<jane@client.example>"), c.rcpt("<joe@client.example>")], ["continue", "continue"],
+      "no RCPT skip offered: each RCPT answered continue")
+for n, v in partner_headers():
+    c.header(n, v)
+reply, mods = c.eom()
+equal(mods, acme_mods(), "no RCPT skip offered: partner route modifications")
 c.quit()
 
 # No macros at all, client address from CONNECT: trusted network 10.1/16.
