@@ -14,7 +14,9 @@ all), in a private instance directory:
     `postfix check` clean;
 then one partner message reaches the partner relay as the partner, one
 global message the global relay unchanged, and a message of a partner
-whose relay is down falls back to the global relay with the platform From.
+whose relay is down falls back to the global relay with the platform From;
+the same for a partner on an implicit-TLS port (partner-smtps and the
+10465 fallback listener).
 Only what a private instance must change is overridden: its paths
 (queue, data, tables), the submission port and the fallback listener
 ports, inet_interfaces, the site's relayhost (the fake global relay with
@@ -45,6 +47,7 @@ STOCK_MASTER = ("/etc/postfix/master.cf.proto", "/usr/share/postfix/master.cf.di
 README_SOCKET_MODE = None
 INST = None
 SENT = {}
+PARTNERS = {}
 
 
 def readme_socket_mode():
@@ -168,12 +171,20 @@ def setUpModule():
         sys.exit(prmtest.SKIP)
     README_SOCKET_MODE = readme_socket_mode()
     INST = RecipeInstance("recipe")
-    INST.add_partner(Partner("acme"))
+    PARTNERS["acme"] = INST.add_partner(Partner("acme"))
     INST.add_partner(Partner("down"), no_relay=True)
+    # Implicit TLS (port 465 style): the partner-smtps transport and its
+    # own fallback listener (smtpd_tls_wrappermode, README step 5).
+    PARTNERS["imps"] = INST.add_partner(Partner("imps"), tls="implicit")
+    down = INST.add_partner(Partner("imps-down"), no_relay=True)
+    INST.extra_implicit_ports.add(down.port)
     INST.start()
     SENT["partner"] = INST.send([("X-Partner-Id", "acme"), ("X-Email-Category", "aml-alert")])
     SENT["global"] = INST.send([("X-Partner-Id", "acme")])
     SENT["fallback"] = INST.send([("X-Partner-Id", "down"), ("X-Email-Category", "custom")])
+    SENT["implicit"] = INST.send([("X-Partner-Id", "imps"), ("X-Email-Category", "custom")])
+    SENT["implicit-fallback"] = INST.send([("X-Partner-Id", "imps-down"),
+                                           ("X-Email-Category", "custom")])
     INST.settled = INST.wait_settled(list(SENT.values()), timeout=40)
 
 
@@ -208,7 +219,7 @@ class Recipe(unittest.TestCase):
                          "directory (chrooted smtpd)" % milters)
 
     def test_3_partner_message_reaches_partner(self):
-        acme = INST.partners[0]
+        acme = PARTNERS["acme"]
         self.fail_with(INST.check_arrival(SENT["partner"], "acme", acme.sender,
                                           acme.sender, acme.username))
         self.assertEqual(len(INST.milter_lines(SENT["partner"])), 1,
@@ -221,6 +232,20 @@ class Recipe(unittest.TestCase):
     def test_5_partner_failure_falls_back(self):
         self.fail_with(INST.check_arrival(SENT["fallback"], "global", FB, FB,
                                           prmtest.GLOBAL_USER))
+        self.assertEqual(INST.leaked_passwords(INST.partners), [])
+
+    def test_6_implicit_tls_partner_through_partner_smtps(self):
+        imps = PARTNERS["imps"]
+        self.fail_with(INST.check_arrival(SENT["implicit"], "imps", imps.sender, imps.sender,
+                                          imps.username))
+        self.assertIn("partner-smtps/smtp", INST.maillog(),
+                      "maillog shows no delivery by the partner-smtps transport")
+
+    def test_7_implicit_tls_failure_falls_back_through_its_listener(self):
+        self.fail_with(INST.check_arrival(SENT["implicit-fallback"], "global", FB, FB,
+                                          prmtest.GLOBAL_USER))
+        self.assertIn("partner-fallback-smtps/smtpd", INST.maillog(),
+                      "the implicit-TLS fallback listener (10465) took no mail")
         self.assertEqual(INST.leaked_passwords(INST.partners), [])
 
 
