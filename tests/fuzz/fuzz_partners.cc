@@ -140,29 +140,28 @@ bool tracked_password(const prm::IniFile& ini, const std::string& v) {
 }
 
 // True when the occurrence of PW at AT in ALL is explained by texts the
-// loader echoes by design (values of other keys, keys, ids): each of its
-// marked characters ('%', '$', '!': no message text holds one) lies in an
-// occurrence of such a text that reaches past the password's edge. Then the
-// "password" only straddles an echoed value and the message text around it
-// (findings J and K: "...p%ss!w0rd" + "')" of a bad-port message, and
-// "[ac.p%ss!w0rd" + "] duplic..." of a problem's id prefix). A leaked
-// password is not explained: texts inside it do not reach past its edges.
+// loader echoes by design (values of other keys or a part of one, such as a
+// list entry; keys; ids): each of its marked characters ('%', '$', '!': no
+// message text holds one) lies in a piece of ALL that reaches past the
+// password's edge and is part of such a text. Then the "password" only
+// straddles an echoed text and the message text around it (findings J, K
+// and L: "...p%ss!w0rd" + "')" of a bad-port message, "[ac.p%ss!w0rd" +
+// "] duplic..." of a problem's id prefix, a bad match_senders entry + "'").
+// A leaked password is not explained: the character before it (or after
+// it) together with its text up to a marked character is in no value.
 bool explained(const std::string& all, std::size_t at, const std::string& pw,
                const std::vector<std::string>& echoed) {
-    for (std::size_t j = at; j < at + pw.size(); ++j) {
+    auto in_echoed = [&](const std::string& piece) {
+        for (const std::string& e : echoed)
+            if (e.find(piece) != std::string::npos) return true;
+        return false;
+    };
+    std::size_t end = at + pw.size();
+    for (std::size_t j = at; j < end; ++j) {
         if (std::string_view("%$!").find(all[j]) == std::string_view::npos) continue;
-        bool covered = false;
-        for (const std::string& f : echoed) {
-            if (f.empty() || covered) continue;
-            std::size_t from = j + 1 >= f.size() ? j + 1 - f.size() : 0;
-            for (std::size_t k = all.find(f, from); k != std::string::npos && k <= j;
-                 k = all.find(f, k + 1))
-                if (k < at || k + f.size() > at + pw.size()) {
-                    covered = true;
-                    break;
-                }
-        }
-        if (!covered) return false;
+        bool before = at > 0 && in_echoed(all.substr(at - 1, j - at + 2));
+        bool after = end < all.size() && in_echoed(all.substr(j, end - j + 1));
+        if (!before && !after) return false;
     }
     return true;
 }
