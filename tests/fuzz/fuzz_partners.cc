@@ -126,12 +126,17 @@ bool tracked_password(const prm::IniFile& ini, const std::string& v) {
         if ((e.key != "password" && e.value.find(v) != std::string::npos) ||
             e.key.find(v) != std::string::npos)
             return false;
-    // Ambiguous: another value with a marked character inside the password
-    // (explained() could not tell its echo from a leak).
+    // Ambiguous: an echoed text (another value, a key, an id) with a marked
+    // character inside the password: explained() could not tell its echo,
+    // framed by message text, from a leak (finding M: the password
+    // "rs.conf:25: [ac.p%ss!w0rd] du" framed the id "ac.p%ss!w0rd").
+    auto marked_inside = [&](const std::string& t) {
+        return t.find_first_of("%$!") != std::string::npos && v.find(t) != std::string::npos;
+    };
     for (const prm::IniEntry& e : ini.entries)
-        if (e.key != "password" && e.value.find_first_of("%$!") != std::string::npos &&
-            v.find(e.value) != std::string::npos)
-            return false;
+        if (marked_inside(e.key) || (e.key != "password" && marked_inside(e.value))) return false;
+    for (const prm::IniSection& s : ini.sections)
+        if (marked_inside(s.name)) return false;
     for (const prm::IniSection& s : ini.sections)
         if (("[" + s.name + "]").find(v) != std::string::npos) return false;  // ids are shown so
     for (const prm::Diag& d : ini.errors)
