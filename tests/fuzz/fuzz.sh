@@ -14,7 +14,8 @@
 #          build libFuzzer targets (make check)
 # run and smoke fuzz FUZZ_JOBS targets at once (default: the number of CPUs).
 # Environment: FUZZ_CXX (default clang++-14), FUZZ_LIBS (extra link
-# arguments), FUZZ_MAX_LEN (default 17000: above kMaxHeaderValue), SRCDIR,
+# arguments), FUZZ_MAX_LEN (default 17000: above kMaxHeaderValue),
+# FUZZ_SEED (libFuzzer -seed; smoke default 1, run default random), SRCDIR,
 # TOP_SRCDIR, BUILDDIR. The compiler is chosen here, never by configure, so
 # the fuzz build works whatever CXX the rest of the tree uses.
 set -eu
@@ -25,6 +26,10 @@ shift 2
 FUZZ_CXX=${FUZZ_CXX:-clang++-14}
 FUZZ_LIBS=${FUZZ_LIBS:-}
 FUZZ_MAX_LEN=${FUZZ_MAX_LEN:-17000}
+# smoke: a fixed seed, so that make check is reproducible (a slower machine
+# runs a prefix of the same inputs); run: libFuzzer's random seed.
+[ "$mode" = smoke ] && FUZZ_SEED=${FUZZ_SEED:-1}
+FUZZ_SEED=${FUZZ_SEED:-}
 SRCDIR=${SRCDIR:-.}
 TOP_SRCDIR=${TOP_SRCDIR:-../..}
 BUILDDIR=${BUILDDIR:-.}
@@ -91,8 +96,10 @@ run_one() {
     dict=""
     [ -f "$SRCDIR/$name.dict" ] && dict="-dict=$SRCDIR/$name.dict"
     echo "  FUZZ     $name for ${2}s (corpus $(ls "$corpus" | wc -l) files, log $log)"
+    seed=""
+    [ -n "$FUZZ_SEED" ] && seed="-seed=$FUZZ_SEED"
     # shellcheck disable=SC2086
-    if "$BUILDDIR/fuzz-bin/$name" $dict -max_total_time="$2" -max_len="$FUZZ_MAX_LEN" -timeout=10 \
+    if "$BUILDDIR/fuzz-bin/$name" $dict $seed -max_total_time="$2" -max_len="$FUZZ_MAX_LEN" -timeout=10 \
         -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$artifacts/" "$corpus" >"$log" 2>&1; then
         grep -E '^stat::number_of_executed_units|^stat::peak_rss_mb' "$log" | sed 's/^/           /'
         echo "           corpus now $(ls "$corpus" | wc -l) files"
