@@ -20,6 +20,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <map>
 
@@ -138,6 +139,26 @@ std::string networks_text(const std::vector<Network>& nets) {
     return join(t);
 }
 
+// An octal file mode of 3 or 4 digits, at most 0777 (no setuid, setgid or
+// sticky bit: they mean nothing on a socket).
+bool parse_mode(const std::string& v, unsigned& out) {
+    if (v.size() < 3 || v.size() > 4) return false;
+    unsigned n = 0;
+    for (char c : v) {
+        if (c < '0' || c > '7') return false;
+        n = n * 8 + static_cast<unsigned>(c - '0');
+    }
+    if (n > 0777) return false;
+    out = n;
+    return true;
+}
+
+std::string mode_text(unsigned m) {
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "%04o", m & 0777u);
+    return buf;
+}
+
 // ---- log levels ------------------------------------------------------------
 
 const char* const kLevelNames[] = {"err", "warning", "notice", "info", "debug"};  // 3..7
@@ -163,6 +184,13 @@ const KeyDef kKeys[] = {
          return valid_socket(v) && (c.socket = v, true);
      },
      S(socket)},
+    {{"milter", "socket_mode", "mode", "0660", false,
+      "octal mode of a UNIX socket (the -m option overrides it)"},
+     [](Config& c, const std::string& v, std::string& e) {
+         e = "an octal mode from 000 to 0777, e.g. 0660";
+         return parse_mode(v, c.socket_mode);
+     },
+     [](const Config& c) { return mode_text(c.socket_mode); }},
     {{"milter", "partners", "path", PRM_CONFDIR "/partners.conf", true,
       "the partner table; a relative path is taken from the directory of this file"},
      [](Config& c, const std::string& v, std::string& e) {

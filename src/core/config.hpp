@@ -63,6 +63,7 @@ struct Config {
 
     // [milter]
     std::string socket = "local:" PRM_RUNDIR "/milter.sock";
+    unsigned socket_mode = 0660;            // mode of a UNIX socket (-m overrides)
     std::string partners = PRM_CONFDIR "/partners.conf";
     std::vector<Network> trusted_networks;  // default 127.0.0.0/8, ::1/128
     bool trust_authenticated = true;        // SASL-authenticated clients are trusted

@@ -215,6 +215,7 @@ void warn_not_reloadable(const Config& old, const Config& now) {
                                          " changed; it takes effect at the next restart");
     };
     if (old.socket != now.socket) warn("socket");
+    if (old.socket_mode != now.socket_mode) warn("socket_mode");
     if (old.user != now.user) warn("user");
     if (old.pidfile != now.pidfile) warn("pidfile");
     if (old.log_facility != now.log_facility) warn("log_facility");
@@ -539,7 +540,8 @@ int run_daemon(const Options& opts) {
     glue_set_env(env);
 
     std::string socket = opts.socket.empty() ? cfg.socket : opts.socket;
-    SocketPerms perms{opts.socket_mode, ra.change ? static_cast<long>(ra.uid) : -1,
+    unsigned mode = opts.socket_mode >= 0 ? static_cast<unsigned>(opts.socket_mode) : cfg.socket_mode;
+    SocketPerms perms{mode, ra.change ? static_cast<long>(ra.uid) : -1,
                       ra.change ? static_cast<long>(ra.gid) : -1};
     if (!glue_open(socket, perms, err)) return startup_error(err, opts.foreground);
     if (!opts.foreground && !daemonize(err)) return startup_error(err, opts.foreground);

@@ -38,7 +38,7 @@ struct Options {
     bool allow_root = false;      // -R: run as root without a user
     std::string user;             // -u: overrides [milter] user
     std::string socket;           // -p: overrides [milter] socket
-    unsigned socket_mode = 0660;  // -m: mode of a UNIX socket
+    int socket_mode = -1;         // -m: mode of a UNIX socket; -1: socket_mode of the config
     int drain_seconds = 30;       // -d: wait for messages in flight at stop
 
     // -t MSGFILE and its envelope options.

@@ -115,7 +115,7 @@ int parse_options(int argc, char** argv, Options& o, std::string& err) {
             case 'm':
                 if (!parse_number(optarg, 8, 0, 0777, n))
                     return err = "-m: not an octal mode: " + std::string(optarg), kExitUsage;
-                o.socket_mode = static_cast<unsigned>(n);
+                o.socket_mode = static_cast<int>(n);
                 break;
             case 'd':
                 if (!parse_number(optarg, 10, 0, 3600, n))

@@ -195,9 +195,18 @@ stop_daemon() {
     while kill -0 "$1" 2>/dev/null; do i=$((i + 1)); [ $i -gt 300 ] && return 99; sleep 0.1; done
     wait "$1"
 }
-if start_daemon "$d/d1.log" -c "$d/test.conf" -f -R -m 0600 -p "local:$d/stale.sock"; then
+# socket_mode in the configuration; -m overrides it.
+printf 'socket_mode = 0640\n' > "$d/mode.add"
+sed "/^\[milter\]/r $d/mode.add" "$d/test.conf" > "$d/mode.conf"
+if start_daemon "$d/dm.log" -c "$d/mode.conf" -f -R -p "local:$d/mode.sock"; then
+    check "socket mode set by socket_mode" "$(stat -c %a "$d/mode.sock")" 640
+    stop_daemon "$dpid"; check "daemon (socket_mode) stops with status 0" $? 0
+else
+    notok "daemon starts with socket_mode = 0640"; cat "$d/dm.log"
+fi
+if start_daemon "$d/d1.log" -c "$d/mode.conf" -f -R -m 0600 -p "local:$d/stale.sock"; then
     ok "daemon starts over a stale socket"
-    check "socket mode set by -m" "$(stat -c %a "$d/stale.sock")" 600
+    check "socket mode set by -m (over socket_mode 0640)" "$(stat -c %a "$d/stale.sock")" 600
     "$M" -c "$d/test.conf" -f -R -p "local:$d/stale.sock" > "$out" 2>&1
     check "second daemon on a live socket: exit 3" $? 3
     contains "live socket reported" "$out" "another process is listening"

@@ -47,6 +47,7 @@ std::string dumped(const std::string& dump, const std::string& section, const st
 START_TEST(every_key_default) {
     Config c = config_ok();
     expect_eq(c.socket, "local:" PRM_RUNDIR "/milter.sock", "socket");
+    expect_eq(static_cast<long>(c.socket_mode), 0660, "socket_mode");
     expect_eq(c.partners, PRM_CONFDIR "/partners.conf", "partners");
     expect_eq(static_cast<long>(c.trusted_networks.size()), 2, "trusted_networks");
     expect_eq(c.trusted_networks[0].text + " " + c.trusted_networks[1].text, "127.0.0.0/8 ::1/128",
@@ -73,7 +74,7 @@ START_TEST(table_defaults_match_the_dump) {
     // The documented default of every key is what a bare config yields.
     Config c = config_ok();
     std::string dump = dump_config(c);
-    expect_eq(static_cast<long>(config_keys().size()), 26, "keys in the table");
+    expect_eq(static_cast<long>(config_keys().size()), 27, "keys in the table");
     for (const KeyInfo& k : config_keys()) {
         if (std::string(k.name) == "fallback_sender") continue;  // required, no default
         expect_eq(dumped(dump, k.section, k.name), k.default_value, k.name);
@@ -88,7 +89,7 @@ START_TEST(reloadable_flags) {
     std::string fixed;
     for (const KeyInfo& k : config_keys())
         if (!k.reloadable) fixed += std::string(fixed.empty() ? "" : " ") + k.name;
-    expect_eq(fixed, "socket user pidfile log_level log_facility allow_core_dumps",
+    expect_eq(fixed, "socket socket_mode user pidfile log_level log_facility allow_core_dumps",
               "keys not reloadable");
 }
 END_TEST
@@ -103,6 +104,11 @@ START_TEST(bad_value_for_each_typed_key) {
         {"milter", "socket", "tcp:25"},
         {"milter", "socket", "inet:99999@localhost"},
         {"milter", "socket", "local:relative"},
+        {"milter", "socket_mode", "0888"},
+        {"milter", "socket_mode", "01777"},
+        {"milter", "socket_mode", "66"},
+        {"milter", "socket_mode", "rw-rw-rw-"},
+        {"milter", "socket_mode", "0o666"},
         {"milter", "trusted_networks", "10.0.0.0/33"},
         {"milter", "trusted_networks", "bogus"},
         {"milter", "trust_authenticated", "maybe"},
@@ -154,9 +160,14 @@ START_TEST(good_values_are_applied) {
         "socket = inet:8891@127.0.0.1\ntrusted_networks = 10.0.0.0/8 192.168.1.0/24,2001:db8::/32\n"
         "trust_authenticated = false\nlog_level = debug\nlog_facility = LOCAL3\nmode = shadow\n"
         "on_error = tempfail\nimplicit_tls_ports = 465\nstats_interval = 86400\npidfile = "
-        "/run/x.pid\n"
+        "/run/x.pid\nsocket_mode = 0666\n"
         "[headers]\nroute = X-Route\n");
     expect_eq(c.socket, "inet:8891@127.0.0.1", "socket");
+    expect_eq(static_cast<long>(c.socket_mode), 0666, "socket_mode");
+    expect_eq(static_cast<long>(config_ok("socket_mode = 600\n").socket_mode), 0600,
+              "socket_mode of three digits");
+    expect_eq(static_cast<long>(config_ok("socket_mode = 0000\n").socket_mode), 0,
+              "socket_mode 0000");
     expect_eq(static_cast<long>(c.trusted_networks.size()), 3, "networks");
     ck_assert_msg(!c.trust_authenticated, "trust_authenticated: got yes, want no");
     expect_eq(c.log_level, 7, "log_level");
@@ -293,7 +304,8 @@ END_TEST
 
 START_TEST(dump_reads_back_the_same) {
     Config c = config_ok(
-        "trusted_networks = 10.0.0.0/8\nmode = shadow\n[categories]\nbilling = eligible\n"
+        "trusted_networks = 10.0.0.0/8\nmode = shadow\nsocket_mode = 640\n"
+        "[categories]\nbilling = eligible\n"
         "[classify]\nbilling = sender:^billing@\n[fallback_senders]\nbilling = "
         "bill@platform.example\n");
     std::string dump = dump_config(c);
@@ -303,6 +315,7 @@ START_TEST(dump_reads_back_the_same) {
     std::string dump2 = dump_config(*again.config);
     expect_eq(dump2.substr(dump2.find('\n')), dump.substr(dump.find('\n')), "second dump");
     expect_eq(dumped(dump, "classify", "billing"), "sender:^billing@", "rule in the dump");
+    expect_eq(dumped(dump, "milter", "socket_mode"), "0640", "socket_mode in the dump");
 }
 END_TEST
 
