@@ -51,13 +51,13 @@ can_build() {
 }
 
 # object SRC: compile SRC once into $BUILDDIR/fuzz-obj/ (again only when
-# SRC or a core header is newer) and print the object's path. Core sources
+# SRC, a core header or fuzz_common.hpp is newer) and print the object's path. Core sources
 # are shared by several targets: compiling each once keeps the fuzz smoke
 # of make check cheap.
 object() {
     o="$BUILDDIR/fuzz-obj/$(basename "$(dirname "$1")")_$(basename "$1" | sed 's/\.[a-z]*$//').o"
     # shellcheck disable=SC2086
-    if [ ! -f "$o" ] || [ -n "$(find "$1" "$TOP_SRCDIR"/src/core/*.hpp -newer "$o" 2>/dev/null)" ]; then
+    if [ ! -f "$o" ] || [ -n "$(find "$1" "$TOP_SRCDIR"/src/core/*.hpp "$SRCDIR"/*.hpp -newer "$o" 2>/dev/null)" ]; then
         "$FUZZ_CXX" $FLAGS -c -o "$o" "$1" >&2 || return 1
     fi
     echo "$o"

@@ -21,15 +21,11 @@
 #include "core/config.hpp"
 #include "core/ini.hpp"
 #include "core/rfc5322.hpp"
+#include "fuzz_common.hpp"
 
 namespace {
 
-// Abort with a message naming the broken invariant.
-void check(bool ok, const char* what) {
-    if (ok) return;
-    std::fprintf(stderr, "fuzz_config: invariant broken: %s\n", what);
-    std::abort();
-}
+using fuzz::check;
 
 // True when NAME is a header name the milter may write.
 bool header_name_ok(std::string_view name) {

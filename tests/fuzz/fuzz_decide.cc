@@ -40,15 +40,13 @@
 #include "core/ini.hpp"
 #include "core/msgfile.hpp"
 #include "core/rfc5322.hpp"
+#include "fuzz_common.hpp"
 
 namespace {
 
-// Abort with a message naming the broken invariant.
-void check(bool ok, const char* what) {
-    if (ok) return;
-    std::fprintf(stderr, "fuzz_decide: invariant broken: %s\n", what);
-    std::abort();
-}
+using fuzz::check;
+using fuzz::only_folding;
+using fuzz::route_ok;
 
 const char* const kConfig =
     "[milter]\nfallback_sender = noreply@platform.example\n"
@@ -84,38 +82,6 @@ const prm::Snapshot& snapshot(bool shadow) {
     static const auto enforce = build(false);
     static const auto shadowed = build(true);
     return shadow ? *shadowed : *enforce;
-}
-
-// True when every CR and LF in S is part of a fold: CRLF or LF, then WSP.
-bool only_folding(std::string_view s) {
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '\r' && (i + 1 >= s.size() || s[i + 1] != '\n')) return false;
-        if (s[i] == '\n' && (i + 1 >= s.size() || (s[i + 1] != ' ' && s[i + 1] != '\t')))
-            return false;
-    }
-    return true;
-}
-
-// The route value check of issue 7 by hand, against partner P.
-bool route_ok(const std::string& v, const prm::Partner& p) {
-    std::string t;
-    for (const char* name : {"partner-smtps:[", "partner:["})
-        if (v.rfind(name, 0) == 0) {
-            t = name;
-            break;
-        }
-    if (t.empty()) return false;
-    std::size_t close = v.find("]:", t.size());
-    if (close == std::string::npos) return false;
-    std::string host = v.substr(t.size(), close - t.size()), port = v.substr(close + 2);
-    if (host.empty() || port.empty() || port.size() > 5) return false;
-    for (char c : host)
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '-'))
-            return false;
-    for (char c : port)
-        if (c < '0' || c > '9') return false;
-    return host == p.host && p.port && port == std::to_string(*p.port);
 }
 
 // Take the next line (without its LF) from IN.

@@ -12,15 +12,11 @@
 #include <string_view>
 
 #include "core/rfc5322.hpp"
+#include "fuzz_common.hpp"
 
 namespace {
 
-// Abort with a message naming the broken invariant.
-void check(bool ok, const char* what) {
-    if (ok) return;
-    std::fprintf(stderr, "fuzz_envelope: invariant broken: %s\n", what);
-    std::abort();
-}
+using fuzz::check;
 
 // Invariants of normalize_address on any input.
 void check_normalize(std::string_view a) {

@@ -16,8 +16,12 @@
 #include <string_view>
 
 #include "core/rfc5322.hpp"
+#include "fuzz_common.hpp"
 
 namespace {
+
+using fuzz::check;
+using fuzz::only_folding;
 
 // The fixed partner senders and the address() each must parse to.
 struct Sender {
@@ -29,23 +33,6 @@ constexpr Sender kSenders[] = {
     {"\"p..q\"@relay.example", "p..q@relay.example"},
     {"p@[192.0.2.7]", "p@[192.0.2.7]"},
 };
-
-// Abort with a message naming the broken invariant.
-void check(bool ok, const char* what) {
-    if (ok) return;
-    std::fprintf(stderr, "fuzz_from: invariant broken: %s\n", what);
-    std::abort();
-}
-
-// True when every CR and LF in S is part of a fold: CRLF or LF, then WSP.
-bool only_folding(std::string_view s) {
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '\r' && (i + 1 >= s.size() || s[i + 1] != '\n')) return false;
-        if (s[i] == '\n' && (i + 1 >= s.size() || (s[i + 1] != ' ' && s[i + 1] != '\t')))
-            return false;
-    }
-    return true;
-}
 
 // Invariants of a successful parse of IN.
 void check_list(std::string_view in, const prm::AddressList& l) {

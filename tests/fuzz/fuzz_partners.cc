@@ -28,15 +28,13 @@
 #include "core/ini.hpp"
 #include "core/partners.hpp"
 #include "core/rfc5322.hpp"
+#include "fuzz_common.hpp"
 
 namespace {
 
-// Abort with a message naming the broken invariant.
-void check(bool ok, const char* what) {
-    if (ok) return;
-    std::fprintf(stderr, "fuzz_partners: invariant broken: %s\n", what);
-    std::abort();
-}
+using fuzz::check;
+using fuzz::host_chars;
+using fuzz::route_ok;
 
 // The main config every input is validated against (defaults).
 const prm::Config& config() {
@@ -49,16 +47,6 @@ const prm::Config& config() {
     return cfg;
 }
 
-// True when S is non-empty and made of [A-Za-z0-9.-] only.
-bool host_chars(std::string_view s) {
-    if (s.empty()) return false;
-    for (char c : s)
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '-'))
-            return false;
-    return true;
-}
-
 // True when S has none of the characters that could inject into a table line.
 bool no_injection(std::string_view s) {
     for (char c : s) {
@@ -67,26 +55,6 @@ bool no_injection(std::string_view s) {
             return false;
     }
     return true;
-}
-
-// The route header value check of issue 7, written out by hand (no regex
-// library): TRANSPORT ":[" HOST "]:" 1-5 digits.
-bool route_ok(const std::string& v, const prm::Partner& p) {
-    std::string t;
-    for (const char* name : {"partner-smtps:[", "partner:["})
-        if (v.rfind(name, 0) == 0) {
-            t = name;
-            break;
-        }
-    if (t.empty()) return false;
-    std::size_t close = v.find("]:", t.size());
-    if (close == std::string::npos) return false;
-    std::string host = v.substr(t.size(), close - t.size());
-    std::string port = v.substr(close + 2);
-    if (!host_chars(host) || port.empty() || port.size() > 5) return false;
-    for (char c : port)
-        if (c < '0' || c > '9') return false;
-    return host == p.host && port == std::to_string(*p.port);
 }
 
 // Invariants of one partner.
