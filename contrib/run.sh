@@ -27,13 +27,24 @@ demo)
     exec sh contrib/demo/demo.sh build
     ;;
 check)
-    build build
-    make -C build -j"$jobs" check
+    # Every step runs even when an earlier one failed, so the closing line
+    # counts every test; the exit status is non-zero on any failure.
+    rc=0
+    build build || rc=1
+    [ $rc -eq 0 ] && { make -k -C build -j"$jobs" check || rc=1; }
     echo "== sanitizer build (ASan+UBSan): unit and protocol tests"
-    build build-san --enable-sanitizers --disable-integration
-    make -C build-san -j"$jobs" check FUZZ_SMOKE=no
+    if build build-san --enable-sanitizers --disable-integration; then
+        make -k -C build-san -j"$jobs" check FUZZ_SMOKE=no || rc=1
+    else
+        rc=1
+    fi
     echo "== make distcheck"
-    make -C build -j"$jobs" distcheck FUZZ_SMOKE=no
+    dist=fail
+    [ -f build/Makefile ] && make -C build -j"$jobs" distcheck FUZZ_SMOKE=no && dist=pass
+    [ $dist = pass ] || rc=1
+    echo "== results"
+    python3 tests/summarize.py build build-san --extra "distcheck=$dist" || rc=1
+    exit $rc
     ;;
 *)
     echo "usage: sh contrib/run.sh demo|check" >&2

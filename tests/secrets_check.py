@@ -80,7 +80,7 @@ def outputs(builddir):
             continue
         dirs[:] = [d for d in dirs if d not in (".git", "fuzz-corpus", "fuzz-artifacts")]
         for n in names:
-            if (n.endswith(".log") or n.endswith(".trs")) and n != "secrets_check.log":
+            if (n.endswith(".log") or n.endswith(".trs")) and n not in ("secrets_check.log", "secrets_check.trs"):
                 files.append(os.path.join(root, n))
     kept = set()
     for path in list(files):
@@ -94,6 +94,8 @@ def outputs(builddir):
 
 
 def main(argv):
+    if len(argv) == 1 and os.environ.get("PRM_SRCDIR") and os.environ.get("PRM_BUILDDIR"):
+        argv = [argv[0], os.environ["PRM_SRCDIR"], os.environ["PRM_BUILDDIR"]]
     if len(argv) != 3:
         print("usage: secrets_check.py SRCDIR BUILDDIR", file=sys.stderr)
         return 2
