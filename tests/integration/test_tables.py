@@ -233,7 +233,11 @@ class Tables(unittest.TestCase):
                          "a table was installed although postmap failed")
 
     def test_printed_postconf_lines_match_the_fragment(self):
-        rc, out, err = self.tables("-c", self.conf, "-o", "/etc/postfix/partner-relay",
+        # Tests never write outside their temporary directory (README command
+        # 2 may run on a production MTA): the tables go to self.out, and the
+        # printed lines, which name that directory, are compared after
+        # putting the recipe's default directory in its place.
+        rc, out, err = self.tables("-c", self.conf, "-o", self.out,
                                    "--no-postmap", etc=self.mkdir("noetc"))
         # Note: noetc has no master.cf, so the recipe's default ports are used.
         self.assertEqual(rc, 0, err)
@@ -242,6 +246,12 @@ class Tables(unittest.TestCase):
         self.write("applied/master.cf", "")
         lines = [l for l in out.splitlines() if l.startswith("postconf ")]
         self.assertGreaterEqual(len(lines), 6, "too few postconf lines:\n" + out)
+        named = [l for l in lines if self.out in l]
+        self.assertGreaterEqual(len(named), 2, "the printed lines do not name -o %s:\n%s"
+                                % (self.out, out))
+        self.assertFalse([l for l in lines if prmtest.RECIPE_DIR in l],
+                         "a printed line names the default directory, not -o:\n" + out)
+        lines = [l.replace(self.out, prmtest.RECIPE_DIR) for l in lines]
         p = subprocess.run(["sh", "-e", "-c", "\n".join(lines)], env=self.env(applied),
                            text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self.assertEqual(p.returncode, 0, p.stdout)
