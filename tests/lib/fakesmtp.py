@@ -4,7 +4,8 @@
 What it is: one SMTP server per process that stands in for a partner relay
 or for the platform's global relay.  It speaks enough ESMTP for Postfix's
 smtp(8) client, swaks, smtplib and partner-relay-probe: EHLO/HELO, STARTTLS
-or implicit TLS, AUTH PLAIN and LOGIN, MAIL/RCPT/DATA, RSET, NOOP, QUIT.
+or implicit TLS, AUTH PLAIN, LOGIN and XOAUTH2, MAIL/RCPT/DATA, RSET, NOOP,
+QUIT.
 
 Contract:
   - Loopback only: refuses to bind anything but 127.0.0.0/8 or ::1.
@@ -23,24 +24,43 @@ Contract:
 Message record (JSON object): server, mail_from ("" for <>), mail_params
 (ESMTP parameters, accepted and ignored), rcpts, from_header and subject
 (first such header, raw and unfolded, or null), headers ([[name, value]...]
-in order, unfolded), auth_user (null if none), tls, tls_version (null in
+in order, unfolded), auth_user (null if none), auth_mech, tls, tls_version (null in
 clear), sni (null if none sent), helo, client, client_port, time (epoch
 seconds) and data (the whole unstuffed message, CRLF turned into LF).
 
 Auth event (one JSON line): server, user, password, ok, tls, mech, client,
 time.  Credentials sent with AUTH where AUTH was not offered (in clear, or
 with --no-auth) are recorded too, with ok false: that is how the tests see
-a password shown to the wrong server.
+a password shown to the wrong server.  XOAUTH2 events have password null
+and also: token (the bearer token received), form ("one-step": with the
+AUTH command, "two-step": after a "334 "), line_len (length of the base64
+line that carried it), challenge (true when the JSON error challenge was
+sent) and answer (the client's reply to it: "" is the correct empty
+response, "*" a cancel, null when none was read).  The message record's
+auth_mech names the mechanism that authenticated the session.
+
+XOAUTH2 (RFC-less; Microsoft's and Google's documented form): the client
+sends base64("user=" U ^A "auth=Bearer " T ^A ^A), with AUTH or after an
+empty "334 ".  A token is good when --xoauth2 USER:TOKEN names it, or when
+the --xoauth2-file (re-read at every attempt; lines "USER TOKEN") does.  A
+bad one gets the JSON error challenge 334 base64({"status":"401",
+"schemes":"bearer","scope":...}); whatever the client answers, 535 5.7.3
+follows.  XOAUTH2 is offered when --xoauth2 or --xoauth2-file is given;
+--mechs sets the advertised list explicitly.
 
 Faults: none, silent (never greet, hold the connection), greet421,
 greet554, mail451, mail530, rcpt451, rcpt550, data451 and data554 (after
 the dot), auth535 (every AUTH fails), nostarttls (not offered, 502),
 badtls (220 to STARTTLS, then garbage and close; with --tls implicit,
-garbage at accept).  With --fault-file the file decides at each new
+garbage at accept), noxoauth2 (XOAUTH2 neither offered nor accepted: 504),
+xoauth2json (every XOAUTH2 token gets the JSON error challenge, then 535)
+and xoauth2fail (every XOAUTH2 attempt gets 535 5.7.139 at once, no
+challenge).  With --fault-file the file decides at each new
 connection and --fault is ignored; an empty or missing file means none.
 
 Limits (every network input is bounded): command lines 4096 bytes (500
-reply), message size --max-size bytes (552 reply), 1000 recipients per
+reply), AUTH lines and SASL responses 20480 bytes (a 3 KB bearer token is
+about 4 KB of base64), message size --max-size bytes (552 reply), 1000 recipients per
 message, --idle-timeout seconds of silence per read (421 and close), TLS
 handshake under the same timeout.
 
@@ -71,9 +91,11 @@ import time
 FAULTS = (
     "none", "silent", "greet421", "greet554", "mail451", "mail530",
     "rcpt451", "rcpt550", "data451", "data554", "auth535", "nostarttls",
-    "badtls",
+    "badtls", "noxoauth2", "xoauth2json", "xoauth2fail",
 )
 MAX_LINE = 4096
+MAX_AUTH_LINE = 20480
+XOAUTH2_SCOPE = "https://outlook.office365.com/.default"
 MAX_RCPTS = 1000
 DATA_CHUNK = 65536
 GARBAGE = b"\x00\xffTHIS IS NOT A TLS SERVER HELLO\r\n" * 4
@@ -170,6 +192,7 @@ class Session(socketserver.BaseRequestHandler):
         self.sni = None
         self.helo = None
         self.auth_user = None
+        self.auth_mech = None
         self.fault = self.server.current_fault()
         self.client = self.client_address[0]
         self.client_port = self.client_address[1]
@@ -213,14 +236,14 @@ class Session(socketserver.BaseRequestHandler):
                 return line
             self._fill()
 
-    def read_command(self):
+    def read_command(self, limit=MAX_LINE):
         """Return one command line as str, or None if it was too long."""
-        line = self.readline(MAX_LINE + 1)
+        line = self.readline(limit + 1)
         if line.endswith(b"\n"):
             return line.rstrip(b"\r\n").decode("utf-8", "replace")
         # Too long: swallow the rest of the line, then say so.
         while not line.endswith(b"\n"):
-            line = self.readline(MAX_LINE)
+            line = self.readline(limit)
         return None
 
     # -- TLS -----------------------------------------------------------------
@@ -276,8 +299,10 @@ class Session(socketserver.BaseRequestHandler):
             return self._refuse_all()
         self.reply("220 %s ESMTP fakesmtp" % self.cfg.name)
         while True:
-            line = self.read_command()
-            if line is None:
+            # AUTH lines may carry a long initial response (a bearer token).
+            line = self.read_command(MAX_AUTH_LINE)
+            if line is None or (len(line) > MAX_LINE
+                                and line[:5].upper() != "AUTH "):
                 self.reply("500 5.5.2 Line too long")
                 continue
             verb, _, arg = line.partition(" ")
@@ -323,6 +348,13 @@ class Session(socketserver.BaseRequestHandler):
             return False
         return self.tls or self.cfg.advertise_auth_before_tls
 
+    def mechs(self):
+        """The SASL mechanisms offered in this session (fault included)."""
+        mechs = list(self.cfg.mechs)
+        if self.fault == "noxoauth2" and "XOAUTH2" in mechs:
+            mechs.remove("XOAUTH2")
+        return mechs
+
     def cmd_EHLO(self, arg):
         if not arg:
             return self.reply("501 5.5.4 Syntax: EHLO hostname")
@@ -334,7 +366,7 @@ class Session(socketserver.BaseRequestHandler):
         if self.offers_starttls():
             lines.append("STARTTLS")
         if self.offers_auth():
-            lines.append("AUTH PLAIN LOGIN")
+            lines.append("AUTH " + " ".join(self.mechs()))
         lines.append("HELP")
         self.reply("\n".join("250-" + l for l in lines[:-1]) + "\n250 " + lines[-1])
 
@@ -362,6 +394,7 @@ class Session(socketserver.BaseRequestHandler):
             return False
         self.helo = None
         self.auth_user = None
+        self.auth_mech = None
         self._reset_transaction()
 
     def cmd_AUTH(self, arg):
@@ -378,7 +411,7 @@ class Session(socketserver.BaseRequestHandler):
             return self.reply("503 5.5.1 Already authenticated")
         if self.mail_from is not None:
             return self.reply("503 5.5.1 AUTH not allowed during a mail transaction")
-        if mech not in ("PLAIN", "LOGIN"):
+        if mech not in ("PLAIN", "LOGIN", "XOAUTH2") or mech not in self.mechs():
             return self.reply("504 5.5.4 Unrecognized authentication mechanism")
         if not self.offers_auth():
             # Record whatever credentials came in clear anyway: the tests
@@ -393,12 +426,14 @@ class Session(socketserver.BaseRequestHandler):
                               "authentication mechanism")
         if mech == "PLAIN":
             return self._auth_plain(initial)
+        if mech == "XOAUTH2":
+            return self._auth_xoauth2(initial)
         return self._auth_login(initial)
 
     def _challenge(self, prompt):
         """Send a 334 challenge; return the response, or None if cancelled."""
         self.reply("334 " + prompt)
-        line = self.read_command()
+        line = self.read_command(MAX_AUTH_LINE)
         if line is None:
             self.reply("500 5.5.6 Authentication exchange line too long")
             return None
@@ -451,24 +486,90 @@ class Session(socketserver.BaseRequestHandler):
             return self.reply("501 5.5.2 Cannot decode AUTH LOGIN response")
         self._auth_finish("LOGIN", user, password)
 
+    @staticmethod
+    def _decode_xoauth2(text):
+        """base64 'user=U^Aauth=Bearer T^A^A' -> (user, token), or None."""
+        try:
+            raw = base64.b64decode(text, validate=True).decode("utf-8")
+        except (binascii.Error, ValueError):
+            return None
+        if not raw.endswith("\x01\x01"):
+            return None
+        fields = raw[:-2].split("\x01")
+        if len(fields) != 2 or not fields[0].startswith("user=") \
+                or not fields[1].startswith("auth=Bearer "):
+            return None
+        return fields[0][5:], fields[1][12:]
+
+    def _xoauth2_ok(self, user, token):
+        """Is TOKEN good for USER (--xoauth2, or the file read now)?"""
+        if self.fault in ("xoauth2json", "xoauth2fail", "auth535") or not token:
+            return False
+        if self.cfg.tokens.get(user) == token:
+            return True
+        if self.cfg.xoauth2_file:
+            try:
+                with open(self.cfg.xoauth2_file, encoding="utf-8") as f:
+                    for line in f:
+                        parts = line.split()
+                        if len(parts) == 2 and parts == [user, token]:
+                            return True
+            except FileNotFoundError:
+                pass
+        return False
+
+    def _auth_xoauth2(self, initial):
+        """AUTH XOAUTH2, one-step (initial response) or two-step (334)."""
+        form = "one-step"
+        if initial is None:
+            form = "two-step"
+            initial = self._challenge("")
+            if initial is None:
+                return
+        creds = self._decode_xoauth2(initial)
+        if creds is None:
+            return self.reply("501 5.5.2 Cannot decode AUTH XOAUTH2 response")
+        user, token = creds
+        event = {"token": token, "form": form, "line_len": len(initial),
+                 "challenge": False, "answer": None}
+        if self._xoauth2_ok(user, token):
+            self._auth_event("XOAUTH2", user, None, True, event)
+            self.auth_user, self.auth_mech = user, "XOAUTH2"
+            return self.reply("235 2.7.0 Authentication successful")
+        if self.fault == "xoauth2fail":
+            self._auth_event("XOAUTH2", user, None, False, event)
+            return self.reply("535 5.7.139 Authentication unsuccessful, the "
+                              "request did not meet the criteria (fault)")
+        # The documented error challenge; the client must answer it (an
+        # empty line), and only then comes the final reply.
+        err = json.dumps({"status": "401", "schemes": "bearer",
+                          "scope": XOAUTH2_SCOPE}, separators=(",", ":"))
+        self.reply("334 " + base64.b64encode(err.encode()).decode())
+        line = self.read_command(MAX_AUTH_LINE)
+        event.update(challenge=True, answer=None if line is None else line.strip())
+        self._auth_event("XOAUTH2", user, None, False, event)
+        self.reply("535 5.7.3 Authentication unsuccessful")
+
     def _auth_finish(self, mech, user, password):
         """Check the credentials, record the attempt, reply 235 or 535."""
         ok = (self.fault != "auth535" and user in self.cfg.users
               and self.cfg.users[user] == password)
         self._auth_event(mech, user, password, ok)
         if ok:
-            self.auth_user = user
+            self.auth_user, self.auth_mech = user, mech
             self.reply("235 2.7.0 Authentication successful")
         else:
             self.reply("535 5.7.8 Authentication credentials invalid")
 
-    def _auth_event(self, mech, user, password, ok):
+    def _auth_event(self, mech, user, password, ok, extra=None):
         """One line in auth-events.jsonl."""
-        _append_jsonl(os.path.join(self.cfg.spool, "auth-events.jsonl"), {
+        record = {
             "server": self.cfg.name, "user": user, "password": password,
             "ok": ok, "tls": self.tls, "mech": mech, "client": self.client,
             "time": time.time(),
-        })
+        }
+        record.update(extra or {})
+        _append_jsonl(os.path.join(self.cfg.spool, "auth-events.jsonl"), record)
 
     _PATH_RE = re.compile(r"^\s*(<[^<>]*>|[^\s<>]+)(.*)$")
 
@@ -571,7 +672,8 @@ class Session(socketserver.BaseRequestHandler):
             "mail_params": self.mail_params, "rcpts": list(self.rcpts),
             "from_header": _first(headers, "From"),
             "subject": _first(headers, "Subject"), "headers": headers,
-            "auth_user": self.auth_user, "tls": self.tls,
+            "auth_user": self.auth_user, "auth_mech": self.auth_mech,
+            "tls": self.tls,
             "tls_version": self.tls_version(), "sni": self.sni,
             "helo": self.helo, "client": self.client,
             "client_port": self.client_port, "time": time.time(),
@@ -692,6 +794,14 @@ def parse_args(argv):
     p.add_argument("--cert", metavar="FILE")
     p.add_argument("--key", metavar="FILE")
     p.add_argument("--auth", action="append", default=[], metavar="USER:PASS")
+    p.add_argument("--xoauth2", action="append", default=[],
+                   metavar="USER:TOKEN", help="a good XOAUTH2 bearer token")
+    p.add_argument("--xoauth2-file", metavar="FILE",
+                   help="good XOAUTH2 tokens, 'USER TOKEN' lines, re-read "
+                        "at every attempt")
+    p.add_argument("--mechs", metavar="LIST",
+                   help="SASL mechanisms to offer, comma separated (default "
+                        "PLAIN,LOGIN, plus XOAUTH2 with --xoauth2*)")
     p.add_argument("--require-auth", action="store_true")
     p.add_argument("--advertise-auth-before-tls", action="store_true")
     p.add_argument("--no-auth", action="store_true",
@@ -713,6 +823,21 @@ def parse_args(argv):
         if not sep or not user:
             p.error("--auth wants USER:PASS, got %r" % item)
         cfg.users[user] = password
+    cfg.tokens = {}
+    for item in cfg.xoauth2:
+        user, sep, token = item.partition(":")
+        if not sep or not user or not token:
+            p.error("--xoauth2 wants USER:TOKEN, got %r" % item)
+        cfg.tokens[user] = token
+    if cfg.mechs:
+        cfg.mechs = [m.strip().upper() for m in cfg.mechs.split(",") if m.strip()]
+        bad = set(cfg.mechs) - {"PLAIN", "LOGIN", "XOAUTH2"}
+        if bad or not cfg.mechs:
+            p.error("--mechs: only PLAIN, LOGIN, XOAUTH2, got %r" % sorted(bad))
+    else:
+        cfg.mechs = ["PLAIN", "LOGIN"]
+        if cfg.tokens or cfg.xoauth2_file:
+            cfg.mechs.append("XOAUTH2")
     if not os.path.isdir(cfg.spool):
         p.error("--spool %s is not a directory" % cfg.spool)
     return cfg

@@ -92,7 +92,7 @@ def start_server(spool_dir, name="fake", *extra_args, tls="none", cert=None,
                  key=None, auth=(), require_auth=False,
                  advertise_auth_before_tls=False, fault=None, fault_file=None,
                  max_seconds=600, host="127.0.0.1", log_file=None,
-                 ready_timeout=10):
+                 ready_timeout=10, xoauth2=(), xoauth2_file=None, mechs=None):
     """Launch fakesmtp.py on HOST port 0; return (Popen, port) once ready.
 
     EXTRA_ARGS are passed through verbatim.  The server's stderr goes to
@@ -119,6 +119,12 @@ def start_server(spool_dir, name="fake", *extra_args, tls="none", cert=None,
         cmd += ["--fault", fault]
     if fault_file:
         cmd += ["--fault-file", fault_file]
+    for t in xoauth2:
+        cmd += ["--xoauth2", t]
+    if xoauth2_file:
+        cmd += ["--xoauth2-file", xoauth2_file]
+    if mechs:
+        cmd += ["--mechs", mechs]
     cmd += list(extra_args)
     log_file = log_file or os.path.join(spool_dir, name + ".log")
     with open(log_file, "ab") as log:

@@ -7,6 +7,8 @@ smtplib.  Prints "N passed, N failed" (test cases) last and exits non-zero
 on any failure.  Hermetic: everything lives in one temporary directory.
 """
 
+import base64
+import json
 import os
 import shutil
 import smtplib
@@ -298,6 +300,115 @@ class TlsAuth(Base):
                           for e in events],
                          [("PLAIN", "alice", "wrong", False),
                           ("LOGIN", "alice", "wrong", False)])
+
+
+class XOAuth2(Base):
+    """XOAUTH2: one-step and two-step forms, long lines, the error challenge."""
+
+    TOKEN = "eyJ0eXAiOiJKV1QifQ." + "x" * 3100      # a long (3 KB) real token
+
+    def start_oauth(self, *extra, **kw):
+        kw.setdefault("xoauth2", ["box@partner.example:" + self.TOKEN])
+        return self.start("m365", *extra, tls="starttls", **kw)
+
+    def session(self, port):
+        s = self.smtp(port, host="localhost")
+        s.ehlo()
+        s.starttls(context=client_context())
+        s.ehlo()
+        return s
+
+    @staticmethod
+    def blob(user, token):
+        raw = "user=%s\x01auth=Bearer %s\x01\x01" % (user, token)
+        return base64.b64encode(raw.encode()).decode()
+
+    def test_offered_with_tokens_only(self):
+        s = self.session(self.start_oauth())
+        self.assertEqual(s.esmtp_features["auth"].split(),
+                         ["PLAIN", "LOGIN", "XOAUTH2"])
+        s2 = self.session(self.start("plain", tls="starttls",
+                                     auth=["alice:s3cret"]))
+        self.assertNotIn("XOAUTH2", s2.esmtp_features["auth"])
+        self.assertEqual(s2.docmd("AUTH XOAUTH2 " + self.blob("a", "b"))[0], 504)
+
+    def test_one_step_long_line_and_message_record(self):
+        s = self.session(self.start_oauth())
+        line = "AUTH XOAUTH2 " + self.blob("box@partner.example", self.TOKEN)
+        self.assertGreater(len(line), 4096)          # beyond MAX_LINE
+        self.assertEqual(s.docmd(line)[0], 235)
+        s.sendmail("p@partner.example", ["r@dest.example"], MESSAGE)
+        [m] = self.messages()
+        self.assertEqual((m["auth_user"], m["auth_mech"]),
+                         ("box@partner.example", "XOAUTH2"))
+        [e] = spool.read_auth_events(self.spool)
+        self.assertEqual(e, dict(e, mech="XOAUTH2", user="box@partner.example",
+                                 token=self.TOKEN, password=None, ok=True,
+                                 form="one-step", challenge=False, tls=True))
+        self.assertEqual(e["line_len"], len(line) - len("AUTH XOAUTH2 "))
+
+    def test_two_step(self):
+        s = self.session(self.start_oauth())
+        self.assertEqual(s.docmd("AUTH XOAUTH2"), (334, b""))
+        self.assertEqual(s.docmd(self.blob("box@partner.example", self.TOKEN))[0], 235)
+        [e] = spool.read_auth_events(self.spool)
+        self.assertEqual((e["form"], e["ok"]), ("two-step", True))
+
+    def test_bad_token_json_challenge_then_535(self):
+        s = self.session(self.start_oauth())
+        code, text = s.docmd("AUTH XOAUTH2 " + self.blob("box@partner.example", "stale"))
+        self.assertEqual(code, 334)
+        err = json.loads(base64.b64decode(text))
+        self.assertEqual(err, {"status": "401", "schemes": "bearer",
+                               "scope": "https://outlook.office365.com/.default"})
+        self.assertEqual(s.docmd("")[0], 535)         # the empty response
+        self.assertEqual(s.mail("p@partner.example")[0], 250)  # no require_auth
+        [e] = spool.read_auth_events(self.spool)
+        self.assertEqual((e["ok"], e["token"], e["challenge"], e["answer"]),
+                         (False, "stale", True, ""))
+
+    def test_wrong_user_for_token_and_token_file(self):
+        tokens = os.path.join(self.spool, "tokens")
+        port = self.start_oauth(xoauth2=[], xoauth2_file=tokens)
+        s = self.session(port)
+        self.assertEqual(s.docmd("AUTH XOAUTH2 " + self.blob("box@partner.example", "t1"))[0], 334)
+        self.assertEqual(s.docmd("*")[0], 535)
+        with open(tokens, "w") as f:                  # re-read at each attempt
+            f.write("box@partner.example t1\n")
+        s = self.session(port)
+        self.assertEqual(s.docmd("AUTH XOAUTH2 " + self.blob("other@partner.example", "t1"))[0], 334)
+        self.assertEqual(s.docmd("")[0], 535)
+        s = self.session(port)
+        self.assertEqual(s.docmd("AUTH XOAUTH2 " + self.blob("box@partner.example", "t1"))[0], 235)
+        self.assertEqual([(e["user"], e["ok"], e["answer"])
+                          for e in spool.read_auth_events(self.spool)],
+                         [("box@partner.example", False, "*"),
+                          ("other@partner.example", False, ""),
+                          ("box@partner.example", True, None)])
+
+    def test_malformed_and_mechs_flag(self):
+        s = self.session(self.start_oauth("--mechs", "LOGIN,XOAUTH2"))
+        self.assertEqual(s.esmtp_features["auth"].split(), ["LOGIN", "XOAUTH2"])
+        bad = base64.b64encode(b"user=x\x01auth=Basic y\x01\x01").decode()
+        self.assertEqual(s.docmd("AUTH XOAUTH2 " + bad)[0], 501)
+        self.assertEqual(s.docmd("AUTH PLAIN AGFsaWNlAHMzY3JldA==")[0], 504)
+        self.assertEqual(s.docmd("NOOP " + "x" * 5000)[0], 500)  # limit kept
+
+    def test_faults(self):
+        fault_file = os.path.join(self.spool, "fault")
+        port = self.start_oauth(fault_file=fault_file)
+        good = "AUTH XOAUTH2 " + self.blob("box@partner.example", self.TOKEN)
+        for mode, want in (("noxoauth2", 504), ("xoauth2fail", 535),
+                           ("xoauth2json", 334), ("auth535", 334), ("none", 235)):
+            with self.subTest(mode=mode):
+                with open(fault_file, "w") as f:
+                    f.write(mode + "\n")
+                s = self.session(port)
+                self.assertEqual("XOAUTH2" in s.esmtp_features["auth"],
+                                 mode != "noxoauth2")
+                self.assertEqual(s.docmd(good)[0], want)
+                if want == 334:
+                    self.assertEqual(s.docmd("")[0], 535)
 
 
 class Faults(Base):
