@@ -31,6 +31,12 @@ bool apply_edits(const std::vector<Edit>& edits, MtaActions& mta, std::string& f
         case Edit::Op::change_sender:
             ok = mta.change_sender(e.value, e.args);
             break;
+        case Edit::Op::delete_rcpt:
+            ok = mta.delete_rcpt(e.value);
+            break;
+        case Edit::Op::add_rcpt:
+            ok = mta.add_rcpt(e.value, e.args);
+            break;
         }
         if (!ok) {
             failed = describe(e);
@@ -66,6 +72,25 @@ bool RecordingActions::change_sender(const std::string& address, const std::stri
     Edit e;
     e.op = Edit::Op::change_sender;
     e.value = address;
+    e.args = args;
+    lines.push_back(describe(e));
+    return true;
+}
+
+// Record a deleted recipient.
+bool RecordingActions::delete_rcpt(const std::string& rcpt) {
+    Edit e;
+    e.op = Edit::Op::delete_rcpt;
+    e.value = rcpt;
+    lines.push_back(describe(e));
+    return true;
+}
+
+// Record an added recipient with its ESMTP parameters.
+bool RecordingActions::add_rcpt(const std::string& rcpt, const std::string& args) {
+    Edit e;
+    e.op = Edit::Op::add_rcpt;
+    e.value = rcpt;
     e.args = args;
     lines.push_back(describe(e));
     return true;

@@ -19,6 +19,9 @@ public:
     // VALUE null deletes the INDEX-th header called NAME.
     virtual bool change_header(const std::string& name, int index, const std::string* value) = 0;
     virtual bool change_sender(const std::string& address, const std::string& args) = 0;
+    // Recipient edits (Sendmail partner routes); an MTA without them fails.
+    virtual bool delete_rcpt(const std::string&) { return false; }
+    virtual bool add_rcpt(const std::string&, const std::string&) { return false; }
 };
 
 // Apply EDITS in order. Returns false at the first failure and names the
@@ -31,6 +34,8 @@ public:
     bool add_header(const std::string& name, const std::string& value) override;
     bool change_header(const std::string& name, int index, const std::string* value) override;
     bool change_sender(const std::string& address, const std::string& args) override;
+    bool delete_rcpt(const std::string& rcpt) override;
+    bool add_rcpt(const std::string& rcpt, const std::string& args) override;
 };
 
 }  // namespace prm

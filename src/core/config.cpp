@@ -259,6 +259,15 @@ const KeyDef kKeys[] = {
          return false;
      },
      [](const Config& c) { return std::string(c.mode == Mode::enforce ? "enforce" : "shadow"); }},
+    {{"milter", "mta", "enum", "postfix", true,
+      "the MTA: postfix (route header) or sendmail (recipient rewrite to the pseudo domain)"},
+     [](Config& c, const std::string& v, std::string& e) {
+         e = "postfix or sendmail";
+         if (v == "postfix") return c.mta = Mta::postfix, true;
+         if (v == "sendmail") return c.mta = Mta::sendmail, true;
+         return false;
+     },
+     [](const Config& c) { return std::string(c.mta == Mta::postfix ? "postfix" : "sendmail"); }},
     {{"milter", "on_error", "enum", "accept", true,
       "what the MTA is told when the milter fails internally: accept or tempfail"},
      [](Config& c, const std::string& v, std::string& e) {

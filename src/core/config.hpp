@@ -43,6 +43,7 @@ struct Network {
 };
 
 enum class Mode { enforce, shadow };
+enum class Mta { postfix, sendmail };
 
 // One documented key of the main configuration.
 struct KeyInfo {
@@ -74,6 +75,7 @@ struct Config {
     int log_level = 6;                      // syslog priority threshold (LOG_INFO)
     std::string log_facility = "mail";
     Mode mode = Mode::enforce;
+    Mta mta = Mta::postfix;                 // how partner routes are expressed
     std::string on_error = "accept";        // accept|tempfail when the milter fails internally
     std::string partner_transport = "partner";
     std::string partner_smtps_transport = "partner-smtps";

@@ -22,7 +22,11 @@
 // untrusted-submitter, fallback, conflicting-partner-headers, no-partner,
 // unknown-partner, inactive-partner, category-not-eligible,
 // category-opted-out, null-sender, bad-envelope-sender,
-// from-not-single-mailbox, too-many-headers.
+// from-not-single-mailbox, too-many-headers, rcpt-not-rewritable (Sendmail).
+//
+// On Sendmail ([milter] mta = sendmail) the partner route is the recipient
+// rewrite of sendmail_rewrite.cpp instead of the route header, and typed
+// pseudo-domain recipients are deleted on every listener.
 //
 // Thread safety: reads the snapshot only. Limits: at most kMaxHeaders
 // headers are seen (MessageFacts); address parsing is bounded by rfc5322.
@@ -35,6 +39,7 @@
 #include <string_view>
 
 #include "core/rfc5322.hpp"
+#include "core/sendmail_rewrite.hpp"
 
 namespace prm {
 
@@ -179,6 +184,7 @@ Decision decide_fallback(const Snapshot& snap, const MessageFacts& msg) {
             d.partner = p->id;
 
     delete_names(msg, {cfg.route_header, cfg.category_header}, d.edits);
+    if (cfg.mta == Mta::sendmail) delete_pseudo_rcpts(msg, d.edits);
     tag_category(cfg, d.category, d.edits);
 
     const std::string& sender = cfg.fallback_sender_for(d.category);
@@ -296,6 +302,10 @@ Decision decide_submission(const Snapshot& snap, const MessageFacts& msg) {
         from = rewritten_from(msg, p->sender);
         if (!partner_route_ok(cfg, *p, msg, env, from.has_value(), d)) p = nullptr;
     }
+    if (p && cfg.mta == Mta::sendmail && !sendmail_rcpts_routable(msg)) {
+        d.reason = "rcpt-not-rewritable";
+        p = nullptr;
+    }
     if (p) d.route = Route::partner;
 
     // Untrusted control headers are removed; trusted partner headers stay.
@@ -303,12 +313,15 @@ Decision decide_submission(const Snapshot& snap, const MessageFacts& msg) {
         delete_names(msg, {cfg.route_header, cfg.category_header}, d.edits);
     else
         delete_names(msg, {cfg.route_header, cfg.partner_header, cfg.category_header}, d.edits);
+    if (cfg.mta == Mta::sendmail) delete_pseudo_rcpts(msg, d.edits);
     tag_category(cfg, d.category, d.edits);
 
     if (p && !d.shadow) {
-        d.edits.push_back(make_edit(Edit::Op::add_header, cfg.route_header, 0, p->route_value(cfg)));
+        if (cfg.mta == Mta::postfix)
+            d.edits.push_back(make_edit(Edit::Op::add_header, cfg.route_header, 0, p->route_value(cfg)));
         d.edits.push_back(make_edit(Edit::Op::change_header, "From", 1, std::move(*from)));
         d.edits.push_back(sender_edit(p->sender));
+        if (cfg.mta == Mta::sendmail) rewrite_rcpts(msg, *p, d.edits);
     }
     return d;
 }
@@ -364,6 +377,10 @@ std::string describe(const Edit& e) {
         return "change " + escape(e.name) + "[" + std::to_string(e.index) + "]: " + escape(e.value);
     case Edit::Op::change_sender:
         return "envelope-from <" + escape(e.value) + ">" + (e.args.empty() ? "" : " " + escape(e.args));
+    case Edit::Op::delete_rcpt:
+        return "delete-rcpt " + escape(e.value);
+    case Edit::Op::add_rcpt:
+        return "add-rcpt " + escape(e.value) + (e.args.empty() ? "" : " " + escape(e.args));
     }
     return "unknown-edit";
 }

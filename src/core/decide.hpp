@@ -30,6 +30,7 @@ struct MessageFacts {
     std::string mail_from;          // MAIL FROM argument, e.g. "<a@b>"
     std::vector<std::string> mail_args;  // ESMTP parameters of MAIL FROM
     std::vector<std::string> rcpts;
+    std::vector<std::vector<std::string>> rcpt_args;  // ESMTP parameters, parallel to rcpts
     std::vector<Header> headers;    // in order, at most kMaxHeaders
     bool headers_truncated = false;  // more than kMaxHeaders were sent
 };
@@ -38,12 +39,12 @@ enum class Route { partner, global };
 const char* route_name(Route r);
 
 struct Edit {
-    enum class Op { add_header, delete_header, change_header, change_sender };
+    enum class Op { add_header, delete_header, change_header, change_sender, delete_rcpt, add_rcpt };
     Op op = Op::add_header;
     std::string name;   // header name (header ops)
     int index = 0;      // 1-based occurrence among headers of that name
-    std::string value;  // header value, or the new envelope sender address
-    std::string args;   // ESMTP args for change_sender (may be empty)
+    std::string value;  // header value, new envelope sender, or recipient (rcpt ops)
+    std::string args;   // ESMTP args for change_sender and add_rcpt (may be empty)
 };
 
 // Render one edit as a stable, readable line ("add X-Email-Category: aml-alert").

@@ -416,6 +416,15 @@ PartnerTable load_partners_ini(const IniFile& ini, const Config& cfg) {
         check_options(b, cfg);
     }
     check_clashes(t);
+    // Sendmail 8.17.1 has no client-side implicit TLS (the mailer flag for
+    // it is a compile-time FFR of 8.17.2 and later).
+    if (cfg.mta == Mta::sendmail)
+        for (Partner& p : t.partners)
+            if (p.implicit_tls(cfg))
+                p.problems.push_back(Diag{t.path, p.line, p.id, "port",
+                                          "implicit TLS (port " + std::to_string(*p.port) +
+                                              ") is not supported on Sendmail 8.17: use the "
+                                              "relay's STARTTLS port"});
 
     for (Partner& p : t.partners) {
         p.active = p.problems.empty();

@@ -488,7 +488,14 @@ int run_test(const Options& opts) {
     msg.client_addr = opts.test_client;
     msg.auth_login = opts.test_auth;
     msg.daemon_name = opts.test_daemon;
-    for (const auto& rc : opts.test_rcpts) msg.rcpts.push_back(bracketed(rc));
+    for (const auto& rc : opts.test_rcpts) {  // "ADDR [PARAM...]"
+        std::istringstream words(rc);
+        std::string addr, arg;
+        words >> addr;
+        msg.rcpts.push_back(bracketed(addr));
+        msg.rcpt_args.emplace_back();
+        while (words >> arg) msg.rcpt_args.back().push_back(arg);
+    }
 
     RecordingActions rec;
     MessageOutcome out = finish_message(*r.snapshot, msg, rec, nullptr);

@@ -7,7 +7,9 @@
 // here: decisions are made by finish_message() (daemon.cpp) over prm::decide().
 //
 // Negotiation: actions ADDHDRS|CHGHDRS|CHGFROM (+SETSYMLIST to ask for the
-// macros); the MTA is asked to skip HELO, RCPT, DATA, unknown commands, EOH
+// macros); with [milter] mta = sendmail also DELRCPT|ADDRCPT_PAR, and RCPT
+// is not skipped (the recipient rewrite needs each RCPT and its NOTIFY and
+// ORCPT, sendmail_rewrite.hpp); the MTA is asked to skip HELO, RCPT, DATA, unknown commands, EOH
 // and the body, and not to wait for replies to CONNECT, MAIL, RCPT and headers when
 // it offers that: only end of message answers. Errors in a step that cannot
 // answer mark the message failed, and end of message answers on_error.
@@ -53,6 +55,7 @@ constexpr unsigned long kWantActions = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHG
 constexpr unsigned long kWantSkips = SMFIP_NOHELO | SMFIP_NORCPT | SMFIP_NODATA | SMFIP_NOUNKNOWN |
                                      SMFIP_NOEOH | SMFIP_NOBODY;
 constexpr unsigned long kWantNoReply = SMFIP_NR_CONN | SMFIP_NR_MAIL | SMFIP_NR_RCPT | SMFIP_NR_HDR;
+constexpr unsigned long kSendmailActions = SMFIF_DELRCPT | SMFIF_ADDRCPT_PAR;
 constexpr std::size_t kMaxRcpts = 10000;
 
 // Per-connection state, owned through smfi_setpriv.
@@ -160,6 +163,12 @@ public:
         std::string a = !address.empty() && address.front() == '<' ? address : "<" + address + ">";
         return smfi_chgfrom(ctx_, cs(a), args.empty() ? nullptr : cs(args)) == MI_SUCCESS;
     }
+    bool delete_rcpt(const std::string& rcpt) override {
+        return smfi_delrcpt(ctx_, cs(rcpt)) == MI_SUCCESS;
+    }
+    bool add_rcpt(const std::string& rcpt, const std::string& args) override {
+        return smfi_addrcpt_par(ctx_, cs(rcpt), args.empty() ? nullptr : cs(args)) == MI_SUCCESS;
+    }
 
 private:
     static char* cs(const std::string& s) { return const_cast<char*>(s.c_str()); }
@@ -204,14 +213,19 @@ sfsistat negotiate_cb(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned
                       unsigned long* pf3) {
     return guarded(ctx, "negotiate", 0, [&] {
         Connection* c = conn_or_new(ctx);
-        *pf0 = (kWantActions | SMFIF_SETSYMLIST) & f0;
-        *pf1 = (kWantSkips | kWantNoReply) & f1;
+        auto snap = snapshot_for(nullptr);
+        bool sendmail = snap && snap->config.mta == Mta::sendmail;
+        unsigned long actions = kWantActions | (sendmail ? kSendmailActions : 0);
+        unsigned long skips = sendmail ? (kWantSkips & ~SMFIP_NORCPT) : kWantSkips;
+        *pf0 = (actions | SMFIF_SETSYMLIST) & f0;
+        *pf1 = (skips | kWantNoReply) & f1;
         *pf2 = *pf3 = 0;
         if (c) c->pflags = *pf1;
-        if ((f0 & kWantActions) != kWantActions && !g_warned_actions.exchange(true))
+        if ((f0 & actions) != actions && !g_warned_actions.exchange(true))
             logger().log(Level::warning,
-                         "NOQUEUE: the MTA does not offer add/change header and change "
-                         "sender actions: partner routing edits will fail");
+                         "NOQUEUE: the MTA does not offer add/change header, change sender "
+                         "(and on Sendmail delete/add recipient) actions: partner routing "
+                         "edits will fail");
         if (f0 & SMFIF_SETSYMLIST) {
             smfi_setsymlist(ctx, SMFIM_CONNECT, const_cast<char*>("{daemon_name} {client_addr}"));
             smfi_setsymlist(ctx, SMFIM_ENVFROM, const_cast<char*>("i {auth_authen} {daemon_name}"));
@@ -263,8 +277,16 @@ sfsistat envfrom_cb(SMFICTX* ctx, char** argv) {
 sfsistat envrcpt_cb(SMFICTX* ctx, char** argv) {
     return guarded(ctx, "rcpt", SMFIP_NR_RCPT, [&] {
         Connection* c = conn_of(ctx);
-        if (c && argv && argv[0] && c->msg.rcpts.size() < kMaxRcpts)
+        if (c && argv && argv[0] && c->msg.rcpts.size() < kMaxRcpts) {
             c->msg.rcpts.emplace_back(argv[0]);
+            std::vector<std::string> args;
+            for (char** a = argv + 1; *a; ++a) args.emplace_back(*a);
+            c->msg.rcpt_args.push_back(std::move(args));
+        } else if (c && argv && argv[0] && c->msg.rcpts.size() == kMaxRcpts) {
+            // One empty entry past the bound: no recipient rewrite is possible.
+            c->msg.rcpts.emplace_back();
+            c->msg.rcpt_args.emplace_back();
+        }
         return go_on(c, SMFIP_NR_RCPT);
     });
 }
@@ -388,7 +410,7 @@ struct smfiDesc make_desc() {
     struct smfiDesc d {};
     d.xxfi_name = const_cast<char*>("partner-relay-milter");
     d.xxfi_version = SMFI_VERSION;
-    d.xxfi_flags = kWantActions;
+    d.xxfi_flags = kWantActions | kSendmailActions;
     d.xxfi_connect = connect_cb;
     d.xxfi_envfrom = envfrom_cb;
     d.xxfi_envrcpt = envrcpt_cb;

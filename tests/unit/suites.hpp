@@ -12,3 +12,4 @@ Suite* suite_actions();
 Suite* suite_docs();
 Suite* suite_alert();
 Suite* suite_hostguard();
+Suite* suite_sendmail();
