@@ -37,6 +37,7 @@
 #include <string>
 
 #include "core/logging.hpp"
+#include "milter/asuser.hpp"
 #include "milter/daemon.hpp"
 
 namespace prm {
@@ -427,11 +428,18 @@ struct smfiDesc make_desc() {
 // Install the shared environment.
 void glue_set_env(GlueEnv* env) { g_env = env; }
 
-// Register, check for a stale socket, open it and set its mode and owner.
+// Register, check for a stale socket and open it with its mode and owner.
+// Started as root with a user, a UNIX socket is created as that user (see
+// milter/asuser.hpp): never a chmod or chown by path after the bind, which
+// a symlink renamed over the fresh socket would redirect (issue 17).
 bool glue_open(const std::string& socket, const SocketPerms& perms, std::string& err) {
     struct smfiDesc desc = make_desc();
     if (smfi_register(desc) != MI_SUCCESS) return (err = "smfi_register failed", false);
     std::string path = unix_path(socket);
+    EffectiveUser as_user;
+    bool switched = !path.empty() && geteuid() == 0 && perms.uid > 0;
+    if (switched && !as_user.enter(static_cast<uid_t>(perms.uid), static_cast<gid_t>(perms.gid), err))
+        return false;
     if (!path.empty() && !check_stale_socket(path, err)) return false;
     if (smfi_setconn(const_cast<char*>(socket.c_str())) != MI_SUCCESS)
         return (err = socket + ": invalid milter socket", false);
@@ -440,17 +448,14 @@ bool glue_open(const std::string& socket, const SocketPerms& perms, std::string&
     mode_t old = umask(static_cast<mode_t>(~perms.mode & 0777));
     int rc = smfi_opensocket(true);
     umask(old);
+    if (rc != MI_SUCCESS && switched)
+        return (err = socket + ": cannot open the milter socket as the milter's user (its "
+                               "directory must be writable by that user)",
+                false);
     if (rc != MI_SUCCESS) return (err = socket + ": cannot open the milter socket", false);
     if (path.empty() && set_listener_nodelay() == 0)
         logger().log(Level::warning, "NOQUEUE: " + socket + ": could not set TCP_NODELAY: replies may wait "
                                                             "for delayed ACKs");
-    if (!path.empty()) {
-        if (chmod(path.c_str(), perms.mode) != 0)
-            return (err = path + ": chmod: " + std::strerror(errno), false);
-        if ((perms.uid >= 0 || perms.gid >= 0) &&
-            chown(path.c_str(), static_cast<uid_t>(perms.uid), static_cast<gid_t>(perms.gid)) != 0)
-            return (err = path + ": chown: " + std::strerror(errno), false);
-    }
     return true;
 }
 

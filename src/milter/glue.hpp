@@ -33,7 +33,8 @@ struct GlueEnv {
 // Install ENV for the callbacks (once, before glue_open).
 void glue_set_env(GlueEnv* env);
 
-// Socket ownership and mode applied after a UNIX socket is created.
+// The mode of a UNIX socket (through the umask at its creation) and the user
+// it is created as, when the daemon starts as root (never a chown by path).
 struct SocketPerms {
     unsigned mode = 0660;
     long uid = -1;  // -1: leave the owner alone
