@@ -11,9 +11,11 @@
 //
 // Contract: entries come out in file order with the section and line they
 // were written on. A continuation line (leading whitespace after a key,
-// inih's multi-line values) is appended to the previous entry's value with
-// "\n"; validators decide whether a multi-line value makes sense. Every
-// syntax error is reported, not only inih's first one.
+// inih's multi-line values) is an error on the key's line, "KEY value
+// continues on line N: an indented line?", and is never joined: no value holds a line
+// break, so no message echoing a value can carry the next line (a password
+// after an indented "password =" line, issue 17). Every syntax error is
+// reported, not only inih's first one.
 //
 // Thread safety: pure; all state lives in one ReadState per call.
 // Limits: kMaxIniBytes per file; lines as long as inih's buffer allows.
@@ -188,10 +190,16 @@ char* reader(char* str, int num, void* stream) {
 int handler(void* user, const char* /*section*/, const char* name, const char* value) {
     auto& st = *static_cast<ReadState*>(user);
     if (st.kind == LineKind::continuation) {
+        // Refused, never joined: a joined value would carry the next
+        // line (often a password) into every message that echoes the
+        // value. The message is fixed and never quotes either line.
         if (!st.out->entries.empty()) {
-            IniEntry& last = st.out->entries.back();
-            last.value += "\n";
-            last.value += value ? value : "";
+            const IniEntry& last = st.out->entries.back();
+            st.out->errors.push_back(Diag{st.out->path, last.line, last.section, last.key,
+                                          last.key + " value continues on line " +
+                                              std::to_string(st.lineno) +
+                                              ": an indented line?"});
+            st.error_lines.push_back(st.lineno);
         }
         return 1;
     }

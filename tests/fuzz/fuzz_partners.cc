@@ -12,8 +12,9 @@
 //    ^(partner|partner-smtps):\[[A-Za-z0-9.-]+\]:[0-9]{1,5}$ built from its
 //    own host and port;
 //  - no reason, problem, warning or error depends on a password: loading
-//    the same table with every password changed in every character gives
-//    the same texts, byte for byte, so no part of a password is ever shown
+//    the same table with every password changed in every character (also
+//    on indented lines, which continue the value above) gives the same
+//    texts, byte for byte, so no part of a password is ever shown
 //    (a differential check; it replaced a search for "marked" passwords in
 //    the texts, which took texts echoed by design for leaks: findings J-N);
 //  - lookups by id find the first partner of that id.
@@ -87,15 +88,37 @@ std::string all_text(const prm::PartnerTable& t) {
     return all;
 }
 
-// INI with every password value changed in every character (CR, LF and NUL
-// kept, so that the loader's one check on a password's content sees the
-// same thing): the loader's texts must not change at all.
-prm::IniFile other_passwords(prm::IniFile ini) {
-    for (prm::IniEntry& e : ini.entries)
-        if (e.key == "password")
-            for (char& c : e.value)
-                if (c != '\r' && c != '\n' && c != '\0') c = c == 'Q' ? 'R' : 'Q';
-    return ini;
+// True for inih's whitespace (its isspace()).
+bool ini_space(char c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+}
+
+// TEXT with the value of every "password =" (or ':') line changed in every
+// character, indented lines included: an indented password line continues
+// the value above it (issue 17 finding 2: "port = 587" then "  password =
+// ..." showed the password in the port's error), so it must be covered too.
+// Whitespace, ';' (it may start a comment), CR, LF and NUL are kept, so
+// lines, comments and the loader's one check on a password's content (no
+// CR/LF/NUL) see the same thing: the loader's texts must not change at all.
+std::string other_passwords(std::string text) {
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+        std::size_t end = text.find('\n', pos);
+        if (end == std::string::npos) end = text.size();
+        std::size_t i = pos;
+        while (i < end && ini_space(text[i])) i++;
+        if (text.compare(i, 8, "password") == 0 && i + 8 <= end) {
+            i += 8;
+            while (i < end && ini_space(text[i])) i++;
+            if (i < end && (text[i] == '=' || text[i] == ':'))
+                for (std::size_t j = i + 1; j < end; j++) {
+                    char& c = text[j];
+                    if (!ini_space(c) && c != ';' && c != '\0') c = c == 'Q' ? 'R' : 'Q';
+                }
+        }
+        pos = end + 1;
+    }
+    return text;
 }
 
 }  // namespace
@@ -113,7 +136,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
 
     std::string all = all_text(t);
-    std::string other = all_text(prm::load_partners_ini(other_passwords(ini), config()));
+    std::string other = all_text(prm::load_partners_ini(
+        prm::parse_ini_text("partners.conf", other_passwords(text)), config()));
     if (other != all) {
         std::fprintf(stderr, "with the passwords:\n%s\nwith other passwords:\n%s", all.c_str(),
                      other.c_str());

@@ -246,10 +246,15 @@ START_TEST(setting_outside_a_section) {
 }
 END_TEST
 
-START_TEST(multi_line_values_only_for_lists) {
-    Config c = config_ok("trusted_networks = 10.0.0.0/8,\n  192.168.0.0/16\n");
-    expect_eq(static_cast<long>(c.trusted_networks.size()), 2, "networks over two lines");
-    ConfigResult r = config_from("socket = inet:1@h\n  inet:2@h\n");
+START_TEST(multi_line_values_are_refused) {
+    // Issue 17 finding 2: lists too, with the key and both lines named.
+    ConfigResult r = config_from("trusted_networks = 10.0.0.0/8,\n  192.168.0.0/16\n");
+    ck_assert_msg(!r.config.has_value(), "a continued list was accepted");
+    ck_assert_msg(errors_of(r).find("trusted_networks: trusted_networks value continues on line") != std::string::npos,
+                  "got '%s'", errors_of(r).c_str());
+    ck_assert_msg(errors_of(r).find("192.168") == std::string::npos, "the value was echoed: '%s'",
+                  errors_of(r).c_str());
+    r = config_from("socket = inet:1@h\n  inet:2@h\n");
     expect_eq(static_cast<long>(r.errors.size()), 1, "errors for a continued socket");
 }
 END_TEST
@@ -397,7 +402,7 @@ Suite* suite_config() {
     tcase_add_test(tc, fallback_sender_is_normalized_and_overridable);
     tcase_add_test(tc, header_names_must_differ);
     tcase_add_test(tc, setting_outside_a_section);
-    tcase_add_test(tc, multi_line_values_only_for_lists);
+    tcase_add_test(tc, multi_line_values_are_refused);
     tcase_add_test(tc, relative_partner_path_follows_config_dir);
     tcase_add_test(tc, network_parse_and_contains);
     tcase_add_test(tc, dump_reads_back_the_same);

@@ -120,12 +120,21 @@ START_TEST(inline_comment_needs_whitespace) {
 }
 END_TEST
 
-START_TEST(continuation_line_joins_with_newline) {
-    IniFile f = parse_ini_text("t.conf", "[s]\nlist = a,\n  b\nnext = c\n");
-    ck_assert_msg(f.errors.empty(), "unexpected errors: %s", all_errors(f).c_str());
+START_TEST(continuation_line_is_refused_never_joined) {
+    // Issue 17 finding 2: "port = 587" then an indented "password = ..."
+    // line joined the password into the port's value, which the port's
+    // error echoed. Now the indented line is an error on the key's line
+    // with a fixed text; the value keeps its first line only.
+    IniFile f = parse_ini_text("t.conf", "[s]\nport = 587\n  password = S3cret\nnext = c\n");
+    expect_eq(static_cast<long>(f.errors.size()), 1, "errors");
+    expect_eq(f.errors[0].str(), "t.conf:2: [s] port: port value continues on line 3: an indented line?",
+              "error");
     expect_eq(static_cast<long>(f.entries.size()), 2, "entries");
-    expect_eq(f.entries[0].value, "a,\nb", "joined value");
+    expect_eq(f.entries[0].value, "587", "value not joined");
     expect_eq(f.entries[1].line, 4, "line of the next key");
+    f = parse_ini_text("t.conf", "[s]\nlist = a,\n  b\n\tc\n");
+    expect_eq(static_cast<long>(f.errors.size()), 2, "errors for two indented lines");
+    expect_eq(f.errors[1].message, "list value continues on line 4: an indented line?", "second");
 }
 END_TEST
 
@@ -218,7 +227,7 @@ Suite* suite_ini() {
     tcase_add_test(tc, fuzz_trailing_carriage_returns_fit_inih_buffer);
     tcase_add_test(tc, long_section_header_starts_its_section);
     tcase_add_test(tc, inline_comment_needs_whitespace);
-    tcase_add_test(tc, continuation_line_joins_with_newline);
+    tcase_add_test(tc, continuation_line_is_refused_never_joined);
     tcase_add_test(tc, every_syntax_error_is_reported);
     tcase_add_test(tc, text_after_section_header_is_an_error);
     tcase_add_test(tc, nul_byte_is_an_error);

@@ -289,6 +289,30 @@ START_TEST(password_never_in_any_text) {
 }
 END_TEST
 
+START_TEST(indented_password_line_never_echoed) {
+    // Issue 17 finding 2: an indented "password =" line under port,
+    // categories, tls or match_senders was joined to that value and
+    // echoed by its validator, password included.
+    const std::string secret = "S3cr3t-pass-w0rd";
+    for (const char* key : {"port = 587", "categories = custom", "tls = verify",
+                            "match_senders = @acme.example"}) {
+        std::string text = std::string("[acme]\nhost = smtp.acme.example\n") + key +
+                           "\n  password = " + secret + "\nusername = u\nsender = n@acme.example\n";
+        PartnerTable t = partners_from(text, config_ok());
+        const Partner& p = t.partners.at(0);
+        std::string all = p.reason;
+        for (const auto& d : p.problems) all += d.str();
+        for (const auto& d : t.warnings) all += d.str();
+        ck_assert_msg(!p.active, "%s: got active, want inactive", key);
+        ck_assert_msg(all.find(secret) == std::string::npos, "%s: password found in: %s", key,
+                      all.c_str());
+        ck_assert_msg(p.reason.find("value continues on line 4: an indented line?") !=
+                          std::string::npos,
+                      "%s: reason '%s'", key, p.reason.c_str());
+    }
+}
+END_TEST
+
 START_TEST(one_broken_partner_does_not_stop_others) {
     std::string text =
         std::string(kAcme) + "[broken]\nhost = x\nport = nope\n[bad line\n" +
@@ -501,6 +525,7 @@ Suite* suite_partners() {
     tcase_add_test(tc, injection_each_key_and_character);
     tcase_add_test(tc, host_is_dns_name_or_ip_literal_only);
     tcase_add_test(tc, password_never_in_any_text);
+    tcase_add_test(tc, indented_password_line_never_echoed);
     tcase_add_test(tc, one_broken_partner_does_not_stop_others);
     tcase_add_test(tc, lookup_by_envelope_sender);
     tcase_add_test(tc, match_senders_conflicts_and_syntax);
