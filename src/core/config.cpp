@@ -352,6 +352,14 @@ const KeyDef kKeys[] = {
          return parse_networks(v, c.allowed_private_relays, e);
      },
      [](const Config& c) { return networks_text(c.allowed_private_relays); }},
+    {{"milter", "relay_cafile", "path", "", true,
+      "CA bundle partner relays are verified against (probe, smtp_tls_CAfile of the partner "
+      "transports); empty: the system store"},
+     [](Config& c, const std::string& v, std::string& e) {
+         e = "an absolute file name";
+         return (v.empty() || (v[0] == '/' && valid_token(v))) && (c.relay_cafile = v, true);
+     },
+     S(relay_cafile)},
     {{"milter", "partners_permissions", "enum", "strict", true,
       "strict: refuse a partner table others can read or write, or owned by anyone but root "
       "or the milter's user; warn: only warn"},

@@ -86,6 +86,7 @@ struct Config {
     int fallback_alert_min_messages = 10;   // partner-routed messages in the window
     int fallback_alert_window = 900;        // seconds
     std::vector<Network> allowed_private_relays;  // partner hosts allowed in private space
+    std::string relay_cafile;               // CA bundle for partner relays; empty: system store
     bool partners_permissions_warn = false;  // partners_permissions = warn (else strict)
     bool allow_core_dumps = false;          // debug only: the core holds partner passwords
 

@@ -29,13 +29,14 @@
 #include <unordered_map>
 
 #include "core/ini.hpp"
+#include "core/partner_tls.hpp"
 #include "core/rfc5322.hpp"
 
 namespace prm {
 namespace {
 
-const char* const kPartnerKeys[] = {"host",   "port",       "username", "password",
-                                    "sender", "categories", "tls",      "match_senders"};
+const char* const kPartnerKeys[] = {"host",       "port", "username",        "password",     "sender",
+                                    "categories", "tls",  "tls_fingerprint", "match_senders"};
 
 
 
@@ -126,8 +127,8 @@ void collect(Builder& b, const std::vector<const IniEntry*>& entries) {
             std::end(kPartnerKeys)) {
             b.problem(
                 e->line, e->key,
-                "unknown key (expected host, port, username, password, sender, categories, tls "
-                "or match_senders)");
+                "unknown key (expected host, port, username, password, sender, categories, tls, "
+                "tls_fingerprint or match_senders)");
             continue;
         }
         auto [it, fresh] = b.seen.emplace(e->key, e);
@@ -185,7 +186,7 @@ void check_relay(Builder& b) {
     }
 }
 
-// The optional keys: categories, tls, match_senders.
+// The optional keys: categories, tls, tls_fingerprint, match_senders.
 void check_options(Builder& b, const Config& cfg) {
     if (const IniEntry* e = b.optional("categories")) {
         b.p.narrowed = true;
@@ -203,17 +204,15 @@ void check_options(Builder& b, const Config& cfg) {
                 b.p.categories.push_back(c);
         }
     }
-    if (const IniEntry* e = b.optional("tls")) {
-        if (e->value == "encrypt")
-            b.p.tls = TlsLevel::encrypt;
-        else if (e->value == "verify")
-            b.p.tls = TlsLevel::verify;
-        else if (e->value == "secure")
-            b.p.tls = TlsLevel::secure;
-        else
-            b.problem(e->line, "tls",
-                      "unknown tls level '" + e->value + "' (expected encrypt, verify or secure)");
-    }
+    // The certificate check (partner_tls.cpp); needs the host checked above.
+    TlsKeys keys;
+    keys.section_line = b.p.line;
+    if (const IniEntry* e = b.optional("tls")) keys.tls = &e->value, keys.tls_line = e->line;
+    if (const IniEntry* e = b.optional("tls_fingerprint"))
+        keys.fingerprint = &e->value, keys.fingerprint_line = e->line;
+    std::vector<TlsProblem> tls_problems;
+    choose_tls(b.p, keys, tls_problems);
+    for (const TlsProblem& t : tls_problems) b.problem(t.line, t.key, t.message);
     if (const IniEntry* e = b.optional("match_senders")) {
         for (const std::string& m : split_list(e->value)) {
             std::string n = normalize_match(m);
@@ -306,6 +305,8 @@ const char* tls_level_name(TlsLevel t) {
             return "verify";
         case TlsLevel::secure:
             return "secure";
+        case TlsLevel::fingerprint:
+            return "fingerprint";
     }
     return "encrypt";
 }

@@ -1,7 +1,8 @@
 // partners.hpp - the partner table: who may relay through their own SMTP.
 //
 // One INI section per partner id ([acme]) with host, port, username,
-// password, sender and the optional categories, tls and match_senders.
+// password, sender and the optional categories, tls, tls_fingerprint and
+// match_senders (TLS rules: partner_tls.hpp).
 // Every partner gets a status: active, or inactive with the reason (rules
 // 1-3 of DESIGN.md). A broken partner never stops the others from loading;
 // only an unreadable file fails the whole table.
@@ -22,7 +23,8 @@
 
 namespace prm {
 
-enum class TlsLevel { encrypt, verify, secure };
+// Postfix's TLS security levels a partner relay may use (never lower).
+enum class TlsLevel { encrypt, verify, secure, fingerprint };
 const char* tls_level_name(TlsLevel t);
 
 struct Partner {
@@ -36,7 +38,9 @@ struct Partner {
     std::string sender;                // addr-spec, lower-cased domain
     std::vector<std::string> categories;  // narrowing; empty = all eligible
     bool narrowed = false;
-    TlsLevel tls = TlsLevel::encrypt;
+    TlsLevel tls = TlsLevel::secure;   // partner_tls.hpp: secure unless told
+    bool tls_explicit = false;            // the entry has a tls key
+    std::vector<std::string> tls_fingerprints;  // SHA-256, "AA:BB:..." (fingerprint level)
     std::vector<std::string> match_senders;  // "user@dom" or "@dom"
 
     bool active = false;

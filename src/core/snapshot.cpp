@@ -3,13 +3,15 @@
 // Contract: a main-config error or an unreadable partner table fails the
 // load (the daemon then keeps its previous snapshot); an inactive partner
 // only adds one warning naming it, its line and every reason, so an admin
-// sees each broken partner once per load.
+// sees each broken partner once per load; an active partner with tls =
+// encrypt adds one warning (credentials to an unverified server).
 //
 // Thread safety: load_snapshot() is pure apart from reading files; the
 // SnapshotHolder in the header publishes results atomically.
 #include "core/snapshot.hpp"
 
 #include "core/hostguard.hpp"
+#include "core/partner_tls.hpp"
 
 namespace prm {
 
@@ -42,6 +44,13 @@ SnapshotResult load_snapshot(const std::string& config_path, std::uint64_t gener
         if (!p.active)
             res.warnings.push_back(Diag{snap->partners.path, p.line, "", "",
                                         "partner " + p.id + " inactive: " + p.reason});
+    // An active partner whose relay is not verified (tls = encrypt, as its
+    // entry asks) is worth one warning per load: -n, --check and the probe
+    // print it, the daemon logs it.
+    for (const Partner& p : snap->partners.partners)
+        if (p.active && p.tls == TlsLevel::encrypt)
+            res.warnings.push_back(
+                Diag{snap->partners.path, p.line, "", "tls", unverified_warning(p)});
     res.snapshot = std::move(snap);
     return res;
 }

@@ -273,6 +273,7 @@ std::string render_text(const ProbeResult& r) {
         std::snprintf(line, sizeof line, "  %-12s %-5s ", s.name.c_str(), status_name(s.status));
         out += line + s.detail + "\n";
     }
+    for (const auto& w : r.warnings) out += "warning: " + w + "\n";
     out += "result: " + std::string(exit_name(r.exit)) + " (exit " + std::to_string(static_cast<int>(r.exit)) + ")";
     if (r.exit == ExitCode::config && !r.failed())
         out += ": the relay answered, but the entry is inactive (" + r.inactive_reason + ")";
@@ -316,7 +317,23 @@ std::string render_json(const ProbeResult& r) {
     jstr(o, c.verify_error, true);
     o += ",\"checked_name\":";
     jstr(o, c.checked_name, true);
-    o += "},\"auth\":{\"result\":";
+    o += ",\"names\":[";
+    for (std::size_t i = 0; i < c.names.size(); ++i) {
+        o += i ? "," : "";
+        jstr(o, c.names[i]);
+    }
+    o += "],\"common_name\":";
+    jstr(o, c.common_name, true);
+    o += ",\"sha256_fingerprint\":";
+    jstr(o, c.sha256, true);
+    o += ",\"days_left\":" + (c.present ? std::to_string(c.days_left) : std::string("null"));
+    o += std::string(",\"expires_soon\":") + (c.expires_soon ? "true" : "false");
+    o += "},\"warnings\":[";
+    for (std::size_t i = 0; i < r.warnings.size(); ++i) {
+        o += i ? "," : "";
+        jstr(o, r.warnings[i]);
+    }
+    o += "],\"auth\":{\"result\":";
     jstr(o, r.auth_result);
     o += ",\"mechanism\":";
     jstr(o, r.auth_mechanism, true);
@@ -339,6 +356,7 @@ std::string render_table(const std::vector<ProbeResult>& results) {
         std::string hp = r.host.empty() ? "-" : host + ":" + (r.port >= 0 ? std::to_string(r.port) : "?");
         std::string tls = r.tls_level + "/" + (r.tls_version.empty() ? "-" : r.tls_version);
         std::string cert = !r.cert.present ? "-" : r.cert.verified ? "verified" : "unverified";
+        if (r.cert.present) cert += "/" + std::to_string(r.cert.days_left) + "d";
         std::string result = r.inactive_reason.empty() || r.active ? exit_name(r.exit) : "inactive";
         std::string auth = r.auth_result == "not attempted" ? "-"
                            : r.auth_mechanism.empty() ? r.auth_result
@@ -347,6 +365,7 @@ std::string render_table(const std::vector<ProbeResult>& results) {
         for (const auto& s : r.steps)
             if (s.status == StepStatus::fail || (!r.active && s.status == StepStatus::skip))
                 notes += r.partner + ": " + s.name + ": " + s.detail + "\n";
+        for (const auto& w : r.warnings) notes += r.partner + ": warning: " + w + "\n";
     }
     std::vector<std::size_t> w(rows[0].size(), 0);
     for (const auto& row : rows)
@@ -373,5 +392,7 @@ int main(int argc, char** argv) {
     prm::SnapshotResult loaded = prm::load_snapshot(cli.config);
     if (!loaded.snapshot) return report_config_errors(cli, loaded.errors);
     if (!cli.json) print_warnings(loaded);
+    // [milter] relay_cafile, as the partner transports use it, unless --cafile.
+    if (cli.opts.cafile.empty()) cli.opts.cafile = loaded.snapshot->config.relay_cafile;
     return cli.all ? probe_all(cli, *loaded.snapshot) : probe_one(cli, *loaded.snapshot);
 }

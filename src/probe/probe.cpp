@@ -12,6 +12,7 @@
 // Thread safety: no shared state. Limits: probe.hpp and conn.hpp.
 #include "probe/probe.hpp"
 
+#include <arpa/inet.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
@@ -70,6 +71,67 @@ std::string time_text(const ASN1_TIME* t) {
     char buf[32];
     std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
     return buf;
+}
+
+// "AA:BB:..." of BYTES.
+std::string hex_colons(const unsigned char* bytes, unsigned n) {
+    static const char* hex = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned i = 0; i < n; i++) {
+        if (i) out += ':';
+        out += hex[bytes[i] >> 4];
+        out += hex[bytes[i] & 15];
+    }
+    return out;
+}
+
+// The subjectAltName DNS names and IP addresses of CERT (at most 50).
+std::vector<std::string> alt_names(X509* cert) {
+    std::vector<std::string> out;
+    auto* names = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+    if (names == nullptr) return out;
+    for (int i = 0; i < sk_GENERAL_NAME_num(names) && out.size() < 50; i++) {
+        const GENERAL_NAME* g = sk_GENERAL_NAME_value(names, i);
+        if (g->type == GEN_DNS) {
+            const unsigned char* d = ASN1_STRING_get0_data(g->d.dNSName);
+            out.emplace_back(reinterpret_cast<const char*>(d), static_cast<std::size_t>(ASN1_STRING_length(g->d.dNSName)));
+        } else if (g->type == GEN_IPADD) {
+            const unsigned char* d = ASN1_STRING_get0_data(g->d.iPAddress);
+            int n = ASN1_STRING_length(g->d.iPAddress);
+            char buf[INET6_ADDRSTRLEN] = {};
+            if ((n == 4 || n == 16) && inet_ntop(n == 4 ? AF_INET : AF_INET6, d, buf, sizeof buf)) out.emplace_back(buf);
+        }
+    }
+    GENERAL_NAMES_free(names);
+    return out;
+}
+
+// The subject's common name, or "".
+std::string common_name(X509* cert) {
+    X509_NAME* subj = X509_get_subject_name(cert);
+    int i = X509_NAME_get_index_by_NID(subj, NID_commonName, -1);
+    if (i < 0) return {};
+    const ASN1_STRING* d = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, i));
+    return std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(d)), static_cast<std::size_t>(ASN1_STRING_length(d)));
+}
+
+// Fill C's facts (names, issuer, expiry, fingerprint) from CERT; CLEAN sanitises server text.
+template <typename Clean>
+void read_cert(X509* cert, CertInfo& c, Clean clean) {
+    c.present = true;
+    c.subject = clean(name_text(X509_get_subject_name(cert)));
+    c.issuer = clean(name_text(X509_get_issuer_name(cert)));
+    c.not_after = time_text(X509_get0_notAfter(cert));
+    c.common_name = clean(common_name(cert));
+    for (const std::string& n : alt_names(cert)) c.names.push_back(clean(n));
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned n = 0;
+    if (X509_digest(cert, EVP_sha256(), md, &n) == 1) c.sha256 = hex_colons(md, n);
+    int days = 0, secs = 0;
+    if (ASN1_TIME_diff(&days, &secs, nullptr, X509_get0_notAfter(cert)) == 1) {
+        c.days_left = days == 0 && secs < 0 ? -1 : days;  // expired today: -1, not 0
+        c.expires_soon = c.days_left < kExpiryWarnDays;
+    }
 }
 
 // SMTP-escape the body: CRLF line ends and dot-stuffing (RFC 5321 4.5.2).
@@ -171,26 +233,42 @@ bool Session::handshake(const char* step) {
     return certificate();
 }
 
-// Report the server certificate; under verify/secure a failure stops here.
+// Report the server certificate; under verify/secure/fingerprint a
+// failure stops here (no credentials are sent), under encrypt it warns.
 bool Session::certificate() {
     CertInfo& c = r_.cert;
     c.checked_name = p_.host;
     std::unique_ptr<X509, X509Free> cert(SSL_get1_peer_certificate(conn_.ssl()));
     if (cert) {
-        c.present = true;
-        c.subject = clean(name_text(X509_get_subject_name(cert.get())));
-        c.issuer = clean(name_text(X509_get_issuer_name(cert.get())));
-        c.not_after = time_text(X509_get0_notAfter(cert.get()));
+        read_cert(cert.get(), c, [this](std::string_view s) { return clean(s); });
         long v = SSL_get_verify_result(conn_.ssl());
         c.verified = v == X509_V_OK;
         if (!c.verified) c.verify_error = X509_verify_cert_error_string(v);
+        if (p_.tls == TlsLevel::fingerprint) {
+            // Postfix's fingerprint level: the digest decides, not the chain.
+            c.checked_name = "tls_fingerprint";
+            c.verified = std::find(p_.tls_fingerprints.begin(), p_.tls_fingerprints.end(), c.sha256) !=
+                         p_.tls_fingerprints.end();
+            c.verify_error = c.verified ? "" : "SHA-256 fingerprint " + c.sha256 + " is not in tls_fingerprint";
+        }
     } else {
         c.verify_error = "the server sent no certificate";
     }
-    std::string what = c.present ? "subject " + c.subject + "; issuer " + c.issuer + "; expires " + c.not_after
+    std::string names;
+    for (const auto& n : c.names) names += (names.empty() ? "" : ", ") + n;
+    std::string what = c.present ? "names " + (names.empty() ? "(none; CN " + c.common_name + ")" : names) +
+                                       "; subject " + c.subject + "; issuer " + c.issuer + "; expires " +
+                                       c.not_after + " (" + std::to_string(c.days_left) + " days)"
                                  : "no certificate";
+    if (c.present && c.expires_soon) {
+        std::string w = c.days_left < 0 ? "the relay certificate expired on " + c.not_after
+                                         : "the relay certificate expires in " + std::to_string(c.days_left) +
+                                               " days (" + c.not_after + ")";
+        r_.warnings.push_back(w);
+    }
     if (c.verified) {
-        r_.add("certificate", StepStatus::ok, "verified for " + c.checked_name + "; " + what);
+        r_.add("certificate", c.expires_soon ? StepStatus::warn : StepStatus::ok,
+               "verified for " + c.checked_name + "; " + what);
         return true;
     }
     std::string why = "NOT verified for " + c.checked_name + " (" + c.verify_error + "); " + what;
@@ -441,6 +519,9 @@ ProbeResult run_probe(const Snapshot& snap, const Partner& p, const ProbeOptions
               ExitCode::config);
         return r;
     }
+    // tls = encrypt, as the entry asks: said once more where it matters.
+    if (p.tls == TlsLevel::encrypt)
+        r.warnings.push_back("tls = encrypt: credentials go to an unverified server (any certificate is accepted)");
     if (p.active) r.add("config", StepStatus::ok, "partner " + p.id + " is active");
     else r.add("config", StepStatus::warn, "partner " + p.id + " is inactive (" + p.reason + "); probing anyway");
 

@@ -51,7 +51,7 @@ enum class ExitCode : int {
     connect = 4,    // name resolution, connection refused, connect timeout
     greeting = 5,   // no/negative greeting, EHLO refused, connection lost
     tls = 6,        // STARTTLS not offered or refused, handshake failed
-    certificate = 7,  // chain or name does not verify (tls = verify|secure)
+    certificate = 7,  // chain, name or fingerprint does not verify (tls = verify|secure|fingerprint)
     auth = 8,       // AUTH not offered, no usable mechanism, rejected
     send = 9,       // the test message was not accepted
 };
@@ -80,10 +80,18 @@ struct Step {
     std::string detail;  // sanitised, never a secret
 };
 
+// Days before expiry from which the probe warns (cron: --all --json).
+inline constexpr int kExpiryWarnDays = 14;
+
 struct CertInfo {
     bool present = false;
     std::string subject, issuer, not_after;  // RFC 2253 names, ISO 8601 time
-    bool verified = false;       // chain and name both verified
+    std::vector<std::string> names;  // subjectAltName DNS names and IP addresses
+    std::string common_name;     // subject CN ("" when none)
+    std::string sha256;          // SHA-256 fingerprint "AA:BB:..." (tls_fingerprint form)
+    long days_left = 0;          // whole days until notAfter (negative: expired)
+    bool expires_soon = false;   // expired, or expires within kExpiryWarnDays
+    bool verified = false;       // chain and name (or the fingerprint) verified
     std::string verify_error;    // why not, when !verified
     std::string checked_name;    // host name or IP the certificate was checked for
 };
@@ -104,6 +112,7 @@ struct ProbeResult {
     std::string auth_user;
     std::string auth_result = "not attempted";  // ok|failed|skipped|not attempted
     std::string message_id;      // of the test message, when sent
+    std::vector<std::string> warnings;  // unverified relay, certificate expiring
     ExitCode exit = ExitCode::ok;
 
     // Record a step; a failing step also sets the exit code (first wins).

@@ -8,6 +8,8 @@
 // Thread safety: single-threaded tool. Limits: tool output read up to 4 MiB.
 #include "tables/tables.hpp"
 
+#include "core/partner_tls.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -26,12 +28,13 @@ namespace {
 
 constexpr std::size_t kMaxToolOutput = 4 * 1024 * 1024;
 
-// Higher is stricter: encrypt < verify < secure.
+// Higher is stricter: encrypt < verify < secure < fingerprint.
 int strictness(TlsLevel t) {
     switch (t) {
         case TlsLevel::encrypt: return 0;
         case TlsLevel::verify: return 1;
         case TlsLevel::secure: return 2;
+        case TlsLevel::fingerprint: return 3;
     }
     return 0;
 }
@@ -122,9 +125,17 @@ std::vector<FallbackHop> parse_fallback_hops(std::string_view text, std::string_
     return hops;
 }
 
-// The TLS policy value for a next hop HOST at LEVEL.
-std::string tls_policy_value(const std::string& host, TlsLevel level) {
+// The TLS policy value for a next hop HOST at LEVEL (FINGERPRINTS: the
+// SHA-256 digests of the fingerprint level, "|"-separated in match=).
+std::string tls_policy_value(const std::string& host, TlsLevel level,
+                             const std::vector<std::string>& fingerprints) {
     std::string v = tls_level_name(level);
+    if (level == TlsLevel::fingerprint) {
+        std::string m;
+        for (const std::string& f : fingerprints) m += (m.empty() ? "" : "|") + f;
+        v += " match=" + m;
+        return is_ipv4_literal(host) ? v : v + " servername=" + host;
+    }
     if (is_ipv4_literal(host)) return v;  // no SNI for an address (RFC 6066)
     if (level != TlsLevel::encrypt) v += " match=" + host;
     return v + " servername=" + host;
@@ -136,6 +147,7 @@ PostfixTables build_tables(const Snapshot& snap, const std::vector<FallbackHop>&
     struct Hop {
         const Partner* first;
         TlsLevel level;
+        const Partner* level_from;  // whose fingerprints the entry carries
     };
     std::map<std::string, std::size_t> hop_index;  // nexthop -> t.tls_policy slot
     std::vector<Hop> hop_info;
@@ -158,27 +170,25 @@ PostfixTables build_tables(const Snapshot& snap, const std::vector<FallbackHop>&
         }
         t.sasl.push_back(std::move(e));
 
-        if (p.tls != TlsLevel::encrypt && is_ipv4_literal(p.host))
-            t.warnings.push_back("partner " + p.id + ": tls " + tls_level_name(p.tls) +
-                                 " with the address " + p.host +
-                                 ": Postfix matches certificates by DNS name only, "
-                                 "so verification will fail; use the relay's host name");
         std::string hop = p.nexthop();
         auto h = hop_index.find(hop);
         if (h == hop_index.end()) {
             hop_index.emplace(hop, t.tls_policy.size());
-            hop_info.push_back({&p, p.tls});
-            t.tls_policy.push_back({hop, tls_policy_value(p.host, p.tls)});
+            hop_info.push_back({&p, p.tls, &p});
+            t.tls_policy.push_back({hop, tls_policy_value(p.host, p.tls, p.tls_fingerprints)});
             continue;
         }
         // A shared relay has one policy entry: the strictest level wins.
         Hop& shared = hop_info[h->second];
         if (p.tls != shared.level) {
-            TlsLevel strict = strictness(p.tls) > strictness(shared.level) ? p.tls : shared.level;
+            bool stricter = strictness(p.tls) > strictness(shared.level);
+            TlsLevel strict = stricter ? p.tls : shared.level;
             t.warnings.push_back("partners " + shared.first->id + " and " + p.id + " share " + hop +
                                  " with different tls levels; using " + tls_level_name(strict));
             shared.level = strict;
-            t.tls_policy[h->second].value = tls_policy_value(p.host, strict);
+            if (stricter) shared.level_from = &p;
+            t.tls_policy[h->second].value =
+                tls_policy_value(p.host, strict, shared.level_from->tls_fingerprints);
         }
     }
 
@@ -210,6 +220,7 @@ std::string check_report(const Snapshot& snap) {
         if (p.active) {
             out += p.id + ": active " + p.route_value(snap.config) + " tls=" + tls_level_name(p.tls) +
                    " sender=" + p.sender + "\n";
+            if (p.tls == TlsLevel::encrypt) out += "  warning: " + unverified_warning(p) + "\n";
             continue;
         }
         out += p.id + ": inactive: " + (p.reason.empty() ? "unknown reason" : p.reason) + "\n";
@@ -522,7 +533,8 @@ namespace {
 
 // The -o settings of a partner transport (wrapper: partner-smtps).
 std::vector<std::string> transport_params(const std::string& name, const std::string& dir,
-                                          const std::string& fallback, bool wrapper) {
+                                          const std::string& fallback, bool wrapper,
+                                          const std::string& cafile) {
     std::vector<std::string> v = {"syslog_name=postfix/" + name};
     if (wrapper) v.push_back("smtp_tls_wrappermode=yes");
     const char* common[] = {"smtp_sasl_auth_enable=yes",
@@ -533,6 +545,7 @@ std::vector<std::string> transport_params(const std::string& name, const std::st
                             "smtp_sasl_auth_soft_bounce=yes",
                             "smtp_tls_security_level=encrypt",
                             "smtp_tls_policy_maps=${default_database_type}:DIR/tls_policy",
+                            "smtp_tls_fingerprint_digest=sha256",
                             "smtp_connect_timeout=5s",
                             "smtp_helo_timeout=10s",
                             "smtp_header_checks=regexp:DIR/smtp_header_checks",
@@ -541,6 +554,16 @@ std::vector<std::string> transport_params(const std::string& name, const std::st
         std::size_t at = c.find("DIR/");
         if (at != std::string::npos) c.replace(at, 3, dir);
         v.push_back(c);
+        if (c.rfind("smtp_tls_fingerprint_digest=", 0) != 0) continue;
+        // [milter] relay_cafile: the CA bundle partner relays are verified
+        // against, and nothing else; unset, the system store (Postfix's own
+        // default trusts no CA at all: tls_append_default_CA = no).
+        if (cafile.empty()) {
+            v.push_back("smtp_tls_CApath=/etc/ssl/certs");
+        } else {
+            v.push_back("smtp_tls_CAfile=" + cafile);
+            v.push_back("smtp_tls_CApath=");
+        }
     }
     v.push_back("smtp_fallback_relay=" + fallback);
     return v;
@@ -602,10 +625,10 @@ std::string hook_lines(const Config& cfg, const std::string& dir, const std::vec
            "'milter_protocol = 6' 'milter_header_checks = regexp:" + dir + "/milter_header_checks'\n";
     out += "# master.cf: partner transports, loopback fallback listeners, cleanup-fb\n";
     add_service(out, cfg.partner_transport, "unix", cfg.partner_transport + " unix - - n - - smtp",
-                transport_params(cfg.partner_transport, dir, plain, false));
+                transport_params(cfg.partner_transport, dir, plain, false, cfg.relay_cafile));
     add_service(out, cfg.partner_smtps_transport, "unix",
                 cfg.partner_smtps_transport + " unix - - n - - smtp",
-                transport_params(cfg.partner_smtps_transport, dir, wrapped, true));
+                transport_params(cfg.partner_smtps_transport, dir, wrapped, true, cfg.relay_cafile));
     add_service(out, service(plain), "inet", service(plain) + " inet n - n - - smtpd",
                 listener_params(cfg, false));
     add_service(out, service(wrapped), "inet", service(wrapped) + " inet n - n - - smtpd",

@@ -5,8 +5,9 @@
 //   sasl_passwd  partner sender address -> "username:password" (active
 //                partners only), read by smtp_sasl_password_maps with
 //                smtp_sender_dependent_authentication = yes;
-//   tls_policy   "[host]:port" -> level (encrypt|verify|secure, never lower)
-//                with servername= for SNI, one entry per next hop (partners
+//   tls_policy   "[host]:port" -> level (secure|verify|encrypt, or
+//                fingerprint with match= digests; never lower) with
+//                servername= for SNI, one entry per next hop (partners
 //                sharing a relay get the strictest level), plus the loopback
 //                fallback hops (plain: none; implicit TLS: encrypt).
 // Then install them atomically: write temporary sources in the output
@@ -58,8 +59,10 @@ std::vector<FallbackHop> default_fallback_hops();
 std::vector<FallbackHop> parse_fallback_hops(std::string_view postconf_p,
                                              std::string_view daemon_name);
 
-// The TLS policy value for a next hop HOST at level LEVEL.
-std::string tls_policy_value(const std::string& host, TlsLevel level);
+// The TLS policy value for a next hop HOST at level LEVEL; FINGERPRINTS
+// are the match= digests of the fingerprint level.
+std::string tls_policy_value(const std::string& host, TlsLevel level,
+                             const std::vector<std::string>& fingerprints = {});
 
 // Build both tables from SNAP (pure).
 PostfixTables build_tables(const Snapshot& snap, const std::vector<FallbackHop>& hops);

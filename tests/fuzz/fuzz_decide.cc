@@ -10,7 +10,8 @@
 //   the rest       a header section as msgfile.cpp reads it ("Name: value",
 //                  folded lines, stops at the first empty line).
 // The snapshot is fixed: the built-in category registry plus a classify
-// rule and a fallback sender override; partners acme (127.0.0.1:2525,
+// rule and a fallback sender override; partners acme (127.0.0.1:2525, tls =
+// encrypt as an IP-literal relay must say without tls_fingerprint,
 // match_senders @acme.example), initech (implicit TLS, narrowed), globex
 // (inactive: no password) and edge (a hyphenated host).
 // Invariants checked (abort on violation, which libFuzzer reports):
@@ -57,7 +58,7 @@ const char* const kConfig =
 
 const char* const kPartners =
     "[acme]\nhost = 127.0.0.1\nport = 2525\nusername = acme-user\npassword = pw-acme\n"
-    "sender = news@acme.example\nmatch_senders = @acme.example\n"
+    "sender = news@acme.example\nmatch_senders = @acme.example\ntls = encrypt\n"
     "[initech]\nhost = smtp.initech.example\nport = 465\nusername = i\npassword = pw-i\n"
     "sender = mail@initech.example\ncategories = aml-alert, finance-report\n"
     "[globex]\nhost = smtp.globex.example\nport = 587\nusername = g\n"

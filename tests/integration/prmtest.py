@@ -142,20 +142,22 @@ class Relay:
 class Partner:
     """One partner table entry; a field set to None is left out."""
 
-    def __init__(self, pid, relay=None, host="127.0.0.1", port=None,
+    def __init__(self, pid, relay=None, host="localhost", port=None,
                  username=None, password=None, sender=None, tls=None,
-                 categories=None, omit=()):
+                 categories=None, omit=(), tls_fingerprint=None):
         self.id, self.relay, self.host, self.port = pid, relay, host, port
         self.username = username if username is not None else pid + "-user"
         self.password = password if password is not None else pid + "-secret-pw"
         self.sender = sender if sender is not None else "mail@%s.example" % pid
         self.tls, self.categories, self.omit = tls, categories, set(omit)
+        self.tls_fingerprint = tls_fingerprint
 
     def ini(self):
         """This partner as an INI section."""
         fields = [("host", self.host), ("port", self.port),
                   ("username", self.username), ("password", self.password),
                   ("sender", self.sender), ("tls", self.tls),
+                  ("tls_fingerprint", self.tls_fingerprint),
                   ("categories", self.categories)]
         lines = ["[%s]" % self.id]
         for k, v in fields:
@@ -174,6 +176,10 @@ class Instance:
         # Every fake relay is on loopback, which the partner host guard
         # refuses unless allowed; "localhost" may also resolve to ::1.
         self.allowed_private_relays = "127.0.0.0/8, ::1/128"
+        # Partner relays present certificates of the private test CA
+        # (tests/lib/mkcerts.sh) for "localhost": trusted through
+        # [milter] relay_cafile, as a site with a private CA would.
+        self.relay_cafile = None  # set below, once the directory exists
         self.relays = {}
         self.partners = []
         self.fallback_overrides = []  # "param=value" for both fallback listeners
@@ -188,6 +194,7 @@ class Instance:
         self.ports = {k: free_port() for k in ("smtpd", "fb", "fbs", "milter")}
         atexit.register(self.close)
         spool.make_certs(self.path("certs"))
+        self.relay_cafile = self.path("certs", "ca.pem")
         self.add_relay("global", tls="starttls",
                        users={GLOBAL_USER: GLOBAL_PASS}, require_auth=True)
 
@@ -291,10 +298,10 @@ class Instance:
         conf = ("[milter]\nsocket = %s\npartners = %s\n"
                 "trusted_networks = 127.0.0.1/32\nfallback_sender = %s\nuser = %s\n"
                 "implicit_tls_ports = %s\nlog_level = debug\n"
-                "allowed_private_relays = %s\n%s" % (
+                "allowed_private_relays = %s\nrelay_cafile = %s\n%s" % (
                     self.milter_socket(), self.path("partners.conf"),
                     FALLBACK_SENDER, MILTER_USER, ", ".join(map(str, implicit)),
-                    self.allowed_private_relays, self.config_extra))
+                    self.allowed_private_relays, self.relay_cafile, self.config_extra))
         self._write("milter.conf", conf, 0o644)
         path = self._write("partners.conf",
                            "".join(p.ini() + "\n" for p in self.partners), 0o600)
@@ -339,6 +346,13 @@ class Instance:
             + self.recipe("master.cf.fragment")
         self._write("etc/main.cf", main, 0o644)
         self._write("etc/master.cf", master, 0o644)
+        # [milter] relay_cafile, carried into the partner transports as
+        # contrib/postfix/master.cf.fragment says (and as the lines
+        # partner-relay-tables prints do): the only CA they trust.
+        if self.relay_cafile:
+            for svc in ("partner", "partner-smtps"):
+                run(["postconf", "-P", "%s/unix/smtp_tls_CAfile=%s" % (svc, self.relay_cafile),
+                     "%s/unix/smtp_tls_CApath=" % svc], env=self.env())
         # Test-only changes to the fallback listeners (e.g. a rejection to
         # provoke), applied with postconf -P on top of the recipe.
         for param in self.fallback_overrides:

@@ -23,6 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import prmtest  # noqa: E402
 
 TABLES = prmtest.program("partner-relay-tables")
+GAMMA_FP = "6B:86:B2:73:FF:34:FC:E1:9D:6B:80:4E:FF:5A:3F:57:47:AD:A4:EA:A2:2F:1D:49:C0:1E:52:DD:B7:87:5B:4B"
 SECRETS = ["acme-secret-1", "beta-secret-2", "gamma-secret-3", "imp-secret-4"]
 PARTNERS = """\
 [acme]
@@ -31,6 +32,7 @@ port = 587
 username = acme-user
 password = acme-secret-1
 sender = news@acme.example
+tls = encrypt
 
 [beta]
 host = relay.shared.example
@@ -46,7 +48,7 @@ port = 2525
 username = gamma-user
 password = gamma-secret-3
 sender = g@gamma.example
-tls = verify
+tls_fingerprint = 6b86b273ff34fce19d6b804eff5a3f5747ada4eaa22f1d49c01e52ddb7875b4b
 
 [imp]
 host = smtps.imp.example
@@ -152,8 +154,11 @@ class Tables(unittest.TestCase):
         want_tls = {
             "[relay.shared.example]:587":
                 "secure match=relay.shared.example servername=relay.shared.example",
-            "[127.0.0.1]:2525": "verify",
-            "[smtps.imp.example]:465": "encrypt servername=smtps.imp.example",
+            # An IP literal pinned by its certificate (issue 12).
+            "[127.0.0.1]:2525": "fingerprint match=%s" % GAMMA_FP,
+            # The default for a DNS name: chain and name verified, SNI.
+            "[smtps.imp.example]:465":
+                "secure match=smtps.imp.example servername=smtps.imp.example",
             "[relay.delta.example]:587": None,
             "[127.0.0.1]:12027": "none",
             "[127.0.0.1]:12465": "encrypt",
@@ -166,7 +171,6 @@ class Tables(unittest.TestCase):
             self.assertEqual(self.mode(path), want, "%s mode: got %o, want %o"
                              % (path, self.mode(path), want))
         self.assertIn("share [relay.shared.example]:587 with different tls levels; using secure", err)
-        self.assertIn("gamma: tls verify with the address 127.0.0.1", err)
         leftovers = [f for f in os.listdir(self.out) if f.startswith(".")]
         self.assertEqual(leftovers, [], "temporary files left: %r" % leftovers)
         self.assertIn("postconf -e 'smtpd_milters = inet:127.0.0.1:8895'", out)
@@ -201,6 +205,13 @@ class Tables(unittest.TestCase):
         rc, out, err = self.tables("-c", self.conf, "--check")
         self.assertEqual(rc, 1, "exit with an inactive partner: got %d, want 1" % rc)
         self.assertIn("acme: active partner:[relay.shared.example]:587 tls=encrypt", out)
+        # An explicit encrypt is warned about, on stdout and stderr (issue 12).
+        self.assertIn("warning: partner acme: tls = encrypt: credentials go to an unverified "
+                      "server", out)
+        self.assertIn("partner acme: tls = encrypt: credentials go to an unverified server", err)
+        self.assertNotIn("partner imp: tls", out + err, "a verified partner warned about")
+        self.assertIn("imp: active partner-smtps:[smtps.imp.example]:465 tls=secure", out)
+        self.assertIn("gamma: active partner:[127.0.0.1]:2525 tls=fingerprint", out)
         self.assertIn("imp: active partner-smtps:[smtps.imp.example]:465", out)
         self.assertIn("delta: inactive: missing password", out)
         self.assertFalse(os.path.exists(self.out), "--check wrote the output directory")
@@ -264,6 +275,27 @@ class Tables(unittest.TestCase):
             want = self.postconf(shipped, flag)
             self.assertEqual(got, want, "postconf %s differs between the printed lines "
                              "and contrib/postfix" % flag)
+
+    def test_relay_cafile_carried_to_partner_transports(self):
+        # Issue 12: [milter] relay_cafile becomes smtp_tls_CAfile (and an
+        # empty CApath) on both partner transports; unset, the system store.
+        def lines(extra):
+            with open(self.conf, "a", encoding="utf-8") as f:
+                f.write(extra)
+            rc, out, err = self.tables("-c", self.conf, "-o", self.out, "--no-postmap")
+            self.assertEqual(rc, 0, err)
+            return {l.split("/", 1)[0].split("'")[1]: l for l in out.splitlines()
+                    if l.startswith("postconf -M")}
+        plain = lines("")
+        for svc in ("partner", "partner-smtps"):
+            self.assertIn("-o smtp_tls_CApath=/etc/ssl/certs", plain[svc])
+            self.assertNotIn("smtp_tls_CAfile", plain[svc])
+            self.assertIn("-o smtp_tls_fingerprint_digest=sha256", plain[svc])
+        ca = lines("relay_cafile = /srv/pki/partner-ca.pem\n")
+        for svc in ("partner", "partner-smtps"):
+            self.assertIn("-o smtp_tls_CAfile=/srv/pki/partner-ca.pem -o smtp_tls_CApath= ",
+                          ca[svc])
+        self.assertNotIn("CAfile", ca["cleanup-fb"] + ca["127.0.0.1:12027"])
 
     def postconf(self, etc, flag):
         """Sorted `postconf FLAG` lines of config directory ETC."""

@@ -42,7 +42,7 @@ contains "unknown option prints the usage" "$out" "usage: partner-relay-milter"
 contains "-n: active partner" "$out" "acme: active"
 contains "-n: implicit-TLS partner active" "$out" "initech: active"
 contains "-n: inactive partner with its reason" "$out" "globex: inactive: missing password"
-contains "-n: inactive partner warning names file:line" "$out" "$d/partners.conf:18:"
+contains "-n: inactive partner warning names file:line" "$out" "$d/partners.conf:20:"
 lacks "-n never prints a password" "$out" "S3cret-Canary"
 
 # broken CASE-NAME EXPECTED-TEXT: run -n on $d/CASE-NAME.conf

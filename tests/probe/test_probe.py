@@ -70,7 +70,7 @@ class Env:
         self.servers.append(p)
         return port, sp
 
-    def config(self, partners, implicit_ports=None):
+    def config(self, partners, implicit_ports=None, main_extra=""):
         """Write a main config and partner table; return the config path.
 
         PARTNERS maps an id to a dict of keys; None values are left out.
@@ -93,6 +93,7 @@ class Env:
                 "partners = %s\nallowed_private_relays = 127.0.0.0/8, ::1/128\n" % ptable)
         if implicit_ports is not None:
             text += "implicit_tls_ports = %s\n" % ", ".join(map(str, implicit_ports))
+        text += main_extra
         with open(main, "w") as f:
             f.write(text)
         return main
@@ -190,16 +191,27 @@ def case_badtls(env):
     expect(spool.read_auth_events(sp) == [], "auth events", spool.read_auth_events(sp), [])
 
 
+def fingerprint(env, name):
+    """The SHA-256 fingerprint of PKI certificate NAME, as openssl prints it."""
+    out = subprocess.run(["openssl", "x509", "-noout", "-fingerprint", "-sha256", "-in",
+                          os.path.join(env.pki, name + ".pem")], capture_output=True,
+                         text=True, check=True).stdout
+    return out.strip().split("=", 1)[1]
+
+
 def case_implicit_by_config(env):
+    # An IP-literal relay pinned by tls_fingerprint (issue 12).
     port, sp = env.server("implicit", tls="implicit")
-    conf = env.config({"acme": partner(port, host="127.0.0.1", tls="secure")},
+    conf = env.config({"acme": partner(port, host="127.0.0.1", tls=None,
+                                       tls_fingerprint=fingerprint(env, "server"))},
                       implicit_ports=[465, port])
     rc, out, err = env.probe("-c", conf, "acme", "--cafile", env.pki + "/ca.pem", "--json")
     expect_exit(rc, OK, out, err)
     doc = json.loads(out)
     expect(doc["tls_mode"] == "implicit", "tls_mode", doc["tls_mode"], "implicit")
-    expect(doc["certificate"]["verified"] and doc["certificate"]["checked_name"] == "127.0.0.1",
-           "certificate", doc["certificate"], "verified for 127.0.0.1")
+    expect(doc["tls_level"] == "fingerprint", "tls_level", doc["tls_level"], "fingerprint")
+    expect(doc["certificate"]["verified"] and doc["certificate"]["checked_name"] == "tls_fingerprint",
+           "certificate", doc["certificate"], "verified by tls_fingerprint")
     ev = spool.read_auth_events(sp)
     expect(len(ev) == 1 and ev[0]["ok"] and ev[0]["tls"], "auth events", ev, "one ok over TLS")
 
@@ -430,6 +442,113 @@ def case_all_table(env):
            "--all --json", (rc, doc["exit_code"], len(doc["partners"])), (AUTH, AUTH, 3))
 
 
+def case_fingerprint_mismatch(env):
+    # A relay whose certificate is not the pinned one never sees AUTH.
+    port, sp = env.server("fp-bad", tls="starttls")
+    conf = env.config({"acme": partner(port, host="127.0.0.1", tls=None,
+                                       tls_fingerprint=fingerprint(env, "wrong"))})
+    rc, out, err = env.probe("-c", conf, "acme", "--cafile", env.pki + "/ca.pem", "--json")
+    expect_exit(rc, CERT, out, err)
+    doc = json.loads(out)
+    c = doc["certificate"]
+    expect(c["verified"] is False and "is not in tls_fingerprint" in c["verify_error"],
+           "certificate", c, "not verified: fingerprint not in tls_fingerprint")
+    expect(c["sha256_fingerprint"] == fingerprint(env, "server"), "sha256_fingerprint",
+           c["sha256_fingerprint"], fingerprint(env, "server"))
+    expect(spool.read_auth_events(sp) == [], "auth events", spool.read_auth_events(sp), [])
+
+
+def case_certificate_fields(env):
+    # Names (SAN DNS and IP, CN), issuer, expiry, fingerprint (issue 12).
+    port, sp = env.server("fields", tls="starttls")
+    conf = env.config({"acme": partner(port, tls=None)})
+    rc, out, err = env.probe("-c", conf, "acme", "--cafile", env.pki + "/ca.pem", "--json")
+    expect_exit(rc, OK, out, err)
+    doc = json.loads(out)
+    c = doc["certificate"]
+    expect(doc["tls_level"] == "secure", "default tls_level", doc["tls_level"], "secure")
+    expect(c["names"] == ["localhost", "127.0.0.1"], "names", c["names"], ["localhost", "127.0.0.1"])
+    expect(c["common_name"] == "localhost", "common_name", c["common_name"], "localhost")
+    expect(c["issuer"] == "CN=partner-relay-milter test CA", "issuer", c["issuer"], "the test CA")
+    expect(3600 <= c["days_left"] <= 3650 and c["expires_soon"] is False, "expiry",
+           (c["days_left"], c["expires_soon"]), "about 3650 days, not soon")
+    expect(c["sha256_fingerprint"] == fingerprint(env, "server"), "sha256_fingerprint",
+           c["sha256_fingerprint"], fingerprint(env, "server"))
+    expect(doc["warnings"] == [], "warnings", doc["warnings"], [])
+    rc, out, err = env.probe("-c", conf, "acme", "--cafile", env.pki + "/ca.pem")
+    expect("names localhost, 127.0.0.1; subject CN=localhost; issuer CN=partner-relay-milter "
+           "test CA; expires " in out, "certificate line", out, "names, subject, issuer, expires")
+
+
+def case_expires_soon_warns(env):
+    # A certificate that expires within 14 days: verified, but warned about.
+    port, sp = env.server("soon", tls="starttls", cert_name="soon")
+    conf = env.config({"acme": partner(port, tls=None)})
+    rc, out, err = env.probe("-c", conf, "acme", "--cafile", env.pki + "/ca.pem", "--json")
+    expect_exit(rc, OK, out, err)
+    doc = json.loads(out)
+    c = doc["certificate"]
+    expect(c["verified"] and c["expires_soon"] and c["days_left"] in (4, 5), "certificate",
+           c, "verified, expires_soon, 4-5 days left")
+    expect(step(doc, "certificate")["status"] == "warn", "certificate step",
+           step(doc, "certificate"), "warn")
+    expect(any("expires in" in w for w in doc["warnings"]), "warnings", doc["warnings"],
+           "the relay certificate expires in N days")
+    rc, out, err = env.probe("-c", conf, "acme", "--cafile", env.pki + "/ca.pem")
+    expect("warning: the relay certificate expires in" in out, "text warning", out,
+           "warning: the relay certificate expires in ...")
+    # The fleet view from cron: --all --json carries the same fields.
+    port2, _ = env.server("far", tls="starttls")
+    conf = env.config({"soon": partner(port, tls=None, sender="a@soon.example"),
+                       "far": partner(port2, tls=None, sender="b@far.example")})
+    rc, out, err = env.probe("-c", conf, "--all", "--cafile", env.pki + "/ca.pem", "--json")
+    doc = json.loads(out)
+    got = {p["partner"]: p["certificate"]["expires_soon"] for p in doc["partners"]}
+    expect(rc == OK and got == {"soon": True, "far": False}, "--all --json expires_soon",
+           (rc, got), (OK, {"soon": True, "far": False}))
+
+
+def case_expired_refused(env):
+    port, sp = env.server("expired", tls="starttls", cert_name="expired")
+    conf = env.config({"acme": partner(port, tls=None)})
+    rc, out, err = env.probe("-c", conf, "acme", "--cafile", env.pki + "/ca.pem", "--json")
+    expect_exit(rc, CERT, out, err)
+    c = json.loads(out)["certificate"]
+    expect(c["verify_error"] == "certificate has expired" and c["days_left"] < 0 and c["expires_soon"],
+           "certificate", c, "expired, negative days_left")
+    expect(spool.read_auth_events(sp) == [], "auth events", spool.read_auth_events(sp), [])
+
+
+def case_encrypt_warns_unverified(env):
+    # An explicit encrypt still works with a self-signed certificate, with the warning.
+    port, sp = env.server("selfsigned", tls="starttls", cert_name="selfsigned")
+    conf = env.config({"acme": partner(port, tls="encrypt")})
+    rc, out, err = env.probe("-c", conf, "acme", "--cafile", env.pki + "/ca.pem", "--json")
+    expect_exit(rc, OK, out, err)
+    doc = json.loads(out)
+    expect(any("credentials go to an unverified server" in w for w in doc["warnings"]),
+           "warnings", doc["warnings"], "credentials go to an unverified server")
+    rc, out, err = env.probe("-c", conf, "acme", "--cafile", env.pki + "/ca.pem")
+    expect("partner acme: tls = encrypt: credentials go to an unverified server" in err,
+           "stderr warning", err, "partner acme: tls = encrypt: credentials go to ...")
+    conf = env.config({"acme": partner(port, tls=None)})
+    rc, out, err = env.probe("-c", conf, "acme", "--cafile", env.pki + "/ca.pem", "--json")
+    expect_exit(rc, CERT, out, err)
+
+
+def case_relay_cafile_from_config(env):
+    # [milter] relay_cafile is the probe's trust store unless --cafile.
+    port, sp = env.server("relaycafile", tls="starttls")
+    conf = env.config({"acme": partner(port, tls=None)},
+                      main_extra="relay_cafile = %s/ca.pem\n" % env.pki)
+    rc, out, err = env.probe("-c", conf, "acme", "--json")
+    expect_exit(rc, OK, out, err)
+    expect(json.loads(out)["certificate"]["verified"], "verified with relay_cafile", out, True)
+    conf = env.config({"acme": partner(port, tls=None)})
+    rc, out, err = env.probe("-c", conf, "acme", "--json")
+    expect_exit(rc, CERT, out, err)
+
+
 def case_manual_documents_cli(env):
     # Every option in --help and every exit status has its entry in the page.
     page = os.path.join(TESTLIB, "..", "..", "man", "partner-relay-probe.8.in")
@@ -455,7 +574,9 @@ CASES = [case_starttls_verify_ok, case_wrong_password, case_auth535_fault,
          case_json_fields, case_json_failure, case_send_test, case_send_refused,
          case_auth_login, case_greet421, case_silent_timeout, case_unknown_partner,
          case_inactive_partner_probed, case_inactive_no_port, case_bad_main_config,
-         case_usage, case_all_table, case_manual_documents_cli]
+         case_usage, case_all_table, case_fingerprint_mismatch, case_certificate_fields,
+         case_expires_soon_warns, case_expired_refused, case_encrypt_warns_unverified,
+         case_relay_cafile_from_config, case_manual_documents_cli]
 
 
 def case_password_never_printed(env):

@@ -47,9 +47,15 @@ inline std::shared_ptr<Snapshot> snapshot_from(const std::string& partners_text,
     return s;
 }
 
-// One complete, active partner "acme" on 127.0.0.1:2525.
+// A SHA-256 certificate fingerprint (any 32 bytes will do for the core).
+inline const char* kAcmeFingerprint =
+    "6B:86:B2:73:FF:34:FC:E1:9D:6B:80:4E:FF:5A:3F:57:47:AD:A4:EA:A2:2F:1D:49:C0:1E:52:DD:B7:87:5B:4B";
+
+// One complete, active partner "acme" on 127.0.0.1:2525; an IP-literal
+// host, so it names its relay certificate by fingerprint (issue 12).
 inline const char* kAcme =
     "[acme]\nhost = 127.0.0.1\nport = 2525\nusername = acme-user\n"
-    "password = acme-secret\nsender = news@acme.example\n";
+    "password = acme-secret\nsender = news@acme.example\n"
+    "tls_fingerprint = 6B:86:B2:73:FF:34:FC:E1:9D:6B:80:4E:FF:5A:3F:57:47:AD:A4:EA:A2:2F:1D:49:C0:1E:52:DD:B7:87:5B:4B\n";
 
 }  // namespace prm::test

@@ -25,7 +25,9 @@ void expect_eq(const std::string& got, const std::string& want, const char* what
 // A complete partner section on HOST.
 std::string partner(const std::string& id, const std::string& host) {
     return "[" + id + "]\nhost = " + host + "\nport = 587\nusername = u-" + id +
-           "\npassword = pw\nsender = m@" + id + ".example\n";
+           "\npassword = pw\nsender = m@" + id + ".example\n" +
+           // An IP-literal host needs tls_fingerprint or an explicit encrypt (issue 12).
+           "tls = encrypt\n";
 }
 
 // A fake resolver over a fixed map; counts its calls.
@@ -164,7 +166,7 @@ END_TEST
 START_TEST(inactive_partner_keeps_its_reasons_and_is_not_looked_up) {
     Config cfg = test::config_ok();
     std::string text =
-        "[acme]\nhost = 10.0.0.5\nport = 587\nusername = u\nsender = m@a.example\n"
+        "[acme]\nhost = 10.0.0.5\nport = 587\nusername = u\nsender = m@a.example\ntls = encrypt\n"
         "[beta]\nhost = some.name\nport = 587\nusername = u\nsender = m@b.example\n";
     PartnerTable t = test::partners_from(text, cfg);
     Diags w;

@@ -82,7 +82,8 @@ START_TEST(complete_partner_is_active) {
     expect_eq(p.sender, "News@acme.example", "sender with lower-cased domain");
     expect_eq(p.nexthop(), "[127.0.0.1]:2525", "nexthop");
     expect_eq(p.route_value(config_ok()), "partner:[127.0.0.1]:2525", "route value");
-    ck_assert_msg(p.tls == TlsLevel::encrypt, "tls: got %s, want encrypt", tls_level_name(p.tls));
+    ck_assert_msg(p.tls == TlsLevel::fingerprint, "tls: got %s, want fingerprint",
+                  tls_level_name(p.tls));
 }
 END_TEST
 
@@ -120,23 +121,149 @@ START_TEST(port_range_and_syntax) {
 }
 END_TEST
 
+// kAcme on a DNS host name, without tls_fingerprint, plus EXTRA lines.
+std::string dns_acme(const std::string& extra = "") {
+    std::string out, text = acme_with("tls_fingerprint", "");
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+        std::size_t nl = text.find('\n', pos);
+        std::string line = text.substr(pos, nl - pos);
+        pos = nl + 1;
+        out += line.rfind("host =", 0) == 0 ? "host = smtp.acme.example\n" : line + "\n";
+    }
+    return out + extra;
+}
+
 START_TEST(tls_levels) {
+    // Issue 12: the level of a DNS-named relay, as written (or the default).
     struct Row {
         const char* value;
         bool ok;
         TlsLevel want;
     } rows[] = {{"encrypt", true, TlsLevel::encrypt}, {"verify", true, TlsLevel::verify},
-                {"secure", true, TlsLevel::secure},   {"none", false, TlsLevel::encrypt},
-                {"may", false, TlsLevel::encrypt},    {"Secure", false, TlsLevel::encrypt}};
+                {"secure", true, TlsLevel::secure},   {"none", false, TlsLevel::secure},
+                {"may", false, TlsLevel::secure},     {"Secure", false, TlsLevel::secure},
+                {"fingerprint", false, TlsLevel::fingerprint}};
     for (const auto& r : rows) {
-        Partner p = one(std::string(kAcme) + "tls = " + r.value + "\n");
+        Partner p = one(dns_acme(std::string("tls = ") + r.value + "\n"));
         ck_assert_msg(p.active == r.ok, "tls '%s': got active=%d, want %d (%s)", r.value, p.active,
                       r.ok, p.reason.c_str());
+        ck_assert_msg(p.tls_explicit, "tls '%s': tls_explicit not set", r.value);
         if (r.ok)
             expect_eq(tls_level_name(p.tls), tls_level_name(r.want), "tls level");
+        else if (std::string(r.value) == "fingerprint")
+            expect_inactive(p, "tls = fingerprint needs tls_fingerprint", r.value);
         else
             expect_inactive(p, "unknown tls level", r.value);
     }
+}
+END_TEST
+
+START_TEST(tls_default_is_secure_for_a_dns_name) {
+    Partner p = one(dns_acme());
+    ck_assert_msg(p.active, "got inactive: %s", p.reason.c_str());
+    expect_eq(tls_level_name(p.tls), "secure", "default tls of a DNS host");
+    ck_assert_msg(!p.tls_explicit, "tls_explicit set without a tls key");
+}
+END_TEST
+
+START_TEST(tls_ip_literal_needs_fingerprint_or_explicit_encrypt) {
+    // No tls key, no fingerprint: inactive, and the reason says what to write.
+    Partner bare = one(acme_with("tls_fingerprint", ""));
+    expect_inactive(bare, "is an IP address", "IP host, no tls keys");
+    expect_inactive(bare, "tls_fingerprint", "IP host, no tls keys");
+    expect_eq(bare.problems[0].key, "tls_fingerprint", "problem key");
+    // Name checks cannot work on an address.
+    for (const char* level : {"secure", "verify"})
+        expect_inactive(one(acme_with("tls_fingerprint", std::string("tls = ") + level + "\n")),
+                        "cannot verify the address 127.0.0.1", level);
+    // Written explicitly, encrypt is taken (and warned about elsewhere).
+    Partner enc = one(acme_with("tls_fingerprint", "tls = encrypt\n"));
+    ck_assert_msg(enc.active, "explicit encrypt on an IP: got inactive (%s)", enc.reason.c_str());
+    expect_eq(tls_level_name(enc.tls), "encrypt", "explicit encrypt");
+    // The fixture's fingerprint: the fingerprint level.
+    Partner fp = one(kAcme);
+    ck_assert_msg(fp.active, "fingerprint on an IP: got inactive (%s)", fp.reason.c_str());
+    expect_eq(tls_level_name(fp.tls), "fingerprint", "tls with tls_fingerprint");
+    expect_eq(static_cast<long>(fp.tls_fingerprints.size()), 1, "fingerprints");
+    expect_eq(fp.tls_fingerprints[0], prm::test::kAcmeFingerprint, "normalized fingerprint");
+    Partner both = one(std::string(kAcme) + "tls = fingerprint\n");
+    ck_assert_msg(both.active, "tls = fingerprint with digests: got inactive (%s)", both.reason.c_str());
+    expect_inactive(one(std::string(kAcme) + "tls = secure\n"), "contradicts tls_fingerprint",
+                    "secure + fingerprint");
+}
+END_TEST
+
+START_TEST(tls_fingerprint_validation) {
+    const std::string hex = "6b86b273ff34fce19d6b804eff5a3f5747ada4eaa22f1d49c01e52ddb7875b4b";
+    const std::string norm = prm::test::kAcmeFingerprint;
+    struct Row {
+        std::string value;
+        bool ok;
+        long count;
+    } rows[] = {
+        {norm, true, 1},
+        {hex, true, 1},  // no colons, lower case
+        {norm + ",\n  " + norm, true, 1},  // duplicates folded; a continuation line
+        {hex + "|" + std::string(64, 'A'), true, 2},  // Postfix's own separator
+        {norm + "\n  " + std::string(64, 'f') + ", " + std::string(64, '0'), true, 3},
+        {hex.substr(0, 62), false, 0},  // 31 bytes
+        {hex + "00", false, 0},         // 33 bytes (SHA-1 would be 20)
+        {hex.substr(0, 40), false, 0},
+        {"6B:86:B2:73:FF:34:FC:E1:9D:6B:80:4E:FF:5A:3F:57:47:AD:A4:EA:A2:2F:1D:49:C0:1E:52:DD:B7:87:5B:4", false, 0},
+        {std::string("G") + hex.substr(1), false, 0},
+        {":" + hex, false, 0},
+        {"6B::86" + hex.substr(4), false, 0},
+        {"", false, 0},
+    };
+    for (const auto& r : rows) {
+        Partner p = one(acme_with("tls_fingerprint", "tls_fingerprint = " + r.value + "\n"));
+        ck_assert_msg(p.active == r.ok, "tls_fingerprint '%s': got active=%d, want %d (%s)",
+                      r.value.c_str(), p.active, r.ok, p.reason.c_str());
+        if (r.ok) {
+            expect_eq(static_cast<long>(p.tls_fingerprints.size()), r.count, "fingerprint count");
+            expect_eq(p.tls_fingerprints[0], norm, "first fingerprint normalized");
+        } else {
+            expect_inactive(p, "", r.value);
+            ck_assert_msg(p.problems[0].key == "tls_fingerprint", "'%s': problem key '%s'",
+                          r.value.c_str(), p.problems[0].key.c_str());
+        }
+    }
+    std::string nine;
+    for (int i = 0; i < 9; i++) nine += (i ? "\n  " : "") + std::string(63, 'A') + static_cast<char>('0' + i);
+    expect_inactive(one(acme_with("tls_fingerprint", "tls_fingerprint = " + nine + "\n")), "at most 8",
+                    "nine fingerprints");
+}
+END_TEST
+
+START_TEST(tls_encrypt_is_warned_about_in_the_snapshot) {
+    // -n, --check and the probe print the snapshot's warnings: an explicit
+    // encrypt must be among them, a verified level must not.
+    auto warned = [](const std::string& partners) {
+        std::string path = temp_file(partners, 0600, "prm-tls-warn");
+        std::string conf = temp_file("[milter]\nfallback_sender = noreply@platform.example\n"
+                                     "allowed_private_relays = 127.0.0.0/8\npartners = " + path + "\n",
+                                     0644, "prm-tls-conf");
+        SnapshotResult r = load_snapshot(conf);
+        unlink(path.c_str());
+        unlink(conf.c_str());
+        ck_assert_msg(r.snapshot != nullptr, "snapshot failed to load");
+        std::string all;
+        for (const Diag& d : r.warnings) all += d.str() + "\n";
+        return all;
+    };
+    std::string enc = warned(acme_with("tls_fingerprint", "tls = encrypt\n"));
+    ck_assert_msg(enc.find("partner acme: tls = encrypt: credentials go to an unverified server") !=
+                      std::string::npos,
+                  "explicit encrypt: no unverified-server warning in:\n%s", enc.c_str());
+    ck_assert_msg(enc.find(":1: ") != std::string::npos, "warning without the partner's line:\n%s",
+                  enc.c_str());
+    std::string fp = warned(kAcme);
+    ck_assert_msg(fp.find("unverified") == std::string::npos, "fingerprint partner warned:\n%s",
+                  fp.c_str());
+    std::string inactive = warned("[acme]\nhost = 127.0.0.1\nport = 25\ntls = encrypt\n");
+    ck_assert_msg(inactive.find("unverified") == std::string::npos,
+                  "inactive partner warned as unverified:\n%s", inactive.c_str());
 }
 END_TEST
 
@@ -369,7 +496,7 @@ START_TEST(unknown_key_deactivates) {
     Partner p = one(std::string(kAcme) + "pasword = typo\n");
     expect_inactive(p, "unknown key", "typo");
     expect_eq(p.problems[0].key, "pasword", "key");
-    expect_eq(p.problems[0].line, 7, "line");
+    expect_eq(p.problems[0].line, 8, "line");
 }
 END_TEST
 
@@ -474,7 +601,7 @@ START_TEST(snapshot_loads_and_warns_per_inactive_partner) {
     expect_eq(static_cast<long>(r.snapshot->generation), 7, "generation");
     expect_eq(static_cast<long>(r.warnings.size()), 1, "warnings");
     expect_eq(r.warnings[0].message, "partner globex inactive: missing password", "warning");
-    expect_eq(r.warnings[0].line, 7, "warning line");
+    expect_eq(r.warnings[0].line, 8, "warning line");
 
     unlink(ptab.c_str());  // an unreadable table fails the load (old snapshot kept)
     r = load_snapshot(conf, 8);
@@ -518,6 +645,10 @@ Suite* suite_partners() {
     tcase_add_test(tc, missing_or_malformed_sender_deactivates);
     tcase_add_test(tc, port_range_and_syntax);
     tcase_add_test(tc, tls_levels);
+    tcase_add_test(tc, tls_default_is_secure_for_a_dns_name);
+    tcase_add_test(tc, tls_ip_literal_needs_fingerprint_or_explicit_encrypt);
+    tcase_add_test(tc, tls_fingerprint_validation);
+    tcase_add_test(tc, tls_encrypt_is_warned_about_in_the_snapshot);
     tcase_add_test(tc, category_narrowing);
     tcase_add_test(tc, invalid_and_duplicate_ids);
     tcase_add_test(tc, shared_sender_deactivates_both);
