@@ -217,7 +217,7 @@ class Faults(unittest.TestCase):
             if reply != "continue" and reply != "accept":
                 out.append("reply %r" % reply)
             if kind == "partner":
-                want = "partner:[127.0.0.1]:%d" % acme.port
+                want = "partner:[%s]:%d" % (acme.host, acme.port)
                 if [m[2] for m in adds] != [want]:
                     out.append("route headers %r, want [%r]" % (adds, want))
                 if not froms or acme.sender not in froms[0]:

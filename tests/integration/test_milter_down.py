@@ -51,7 +51,7 @@ class MilterDown(unittest.TestCase):
         # A submitted route header must not route: milter_header_checks
         # only sees headers that a milter added (and here none runs).
         down.append(INST.send([("X-Partner-Relay-Route",
-                                "partner:[127.0.0.1]:%d" % ACME.port)]))
+                                "partner:[%s]:%d" % (ACME.host, ACME.port))]))
         settled = INST.wait_settled(down, timeout=30)
         self.assertTrue(settled, "not settled with the milter down: queue %s\n%s"
                         % (INST.queue_files(), INST.diagnostics()))

@@ -76,7 +76,7 @@ def setUpModule():
     SENT["s2"] = send([("X-Partner-Id", "s2"), ("X-Email-Category", "aml-alert")])
     SENT["forged"] = send([("X-Partner-Id", "acme"), ("X-Email-Category", "custom"),
                            ("X-Partner-Relay-Route",
-                            "partner:[127.0.0.1]:%d" % P["acme"].port)],
+                            "partner:[%s]:%d" % (P["acme"].host, P["acme"].port))],
                           untrusted=True)
     SENT["sec"] = send([("X-Partner-Id", "sec"), ("X-Email-Category", "aml-alert")])
     SENT["imp"] = send([("X-Partner-Id", "imp"), ("X-Email-Category", "finance-report")])

@@ -17,9 +17,9 @@ namespace {
 const std::string kPartners =
     std::string(test::kAcme) +
     "[dot.co]\nhost = 127.0.0.1\nport = 2526\nusername = d\npassword = dot-secret\n"
-    "sender = mail@dot.example\n"
+    "sender = mail@dot.example\ntls = encrypt\n"  // IP-literal relays: explicit (issue 12)
     "[smtps]\nhost = 127.0.0.1\nport = 465\nusername = t\npassword = smtps-secret\n"
-    "sender = t@smtps.example\n";
+    "sender = t@smtps.example\ntls = encrypt\n";
 
 // A trusted app message for PARTNER, category custom, to RCPTS.
 MessageFacts facts(const std::string& partner, std::vector<std::string> rcpts,
