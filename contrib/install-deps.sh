@@ -8,7 +8,7 @@ PKGS="autoconf automake pkg-config make g++ libmilter-dev libssl-dev libinih-dev
 check miltertest mandoc postfix postfix-pcre postfix-lmdb libsasl2-modules
 swaks python3 openssl clang-14 libclang-rt-14-dev libfuzzer-14-dev
 python3-prometheus-client libcurl4-openssl-dev nlohmann-json3-dev libsasl2-dev libpq-dev
-postgresql"
+postgresql m4 libwrap0 liblockfile1 util-linux"
 
 missing=""
 for p in $PKGS; do

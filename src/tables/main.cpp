@@ -15,6 +15,7 @@
 #include <string>
 
 #include "core/snapshot.hpp"
+#include "tables/sendmail_maps.hpp"
 #include "tables/tables.hpp"
 
 namespace {
@@ -28,13 +29,18 @@ constexpr int kExitCantCreate = 73;   // EX_CANTCREAT: cannot write DIR
 constexpr int kExitConfig = 78;       // EX_CONFIG: bad main config, unreadable table
 
 constexpr const char* kDefaultDir = "/etc/postfix/partner-relay";
+constexpr const char* kDefaultSendmailDir = "/etc/mail/partner-relay";
 
 constexpr const char* kUsage =
     "usage: partner-relay-tables [-c FILE] [-o DIR] [--check] [--no-postmap]\n"
+    "       partner-relay-tables --mta sendmail [-c FILE] [-o DIR] [--makemap PATH]\n"
+    "           [--sendmail-cf FILE]\n"
     "  -c FILE        main configuration (default " PRM_CONFDIR "/partner-relay-milter.conf)\n"
     "  -o DIR         output directory (default /etc/postfix/partner-relay)\n"
     "  --check        report every partner's status; write nothing\n"
     "  --no-postmap   write the table sources only (tests)\n"
+    "  --mta sendmail write the Sendmail maps (default DIR /etc/mail/partner-relay)\n"
+    "  --makemap PATH the makemap program; --sendmail-cf FILE: makemap -C FILE\n"
     "exit: 0 ok, 1 a partner is inactive (--check), 64 usage, 69 postmap or\n"
     "      postconf failed, 73 cannot write DIR, 78 configuration error\n";
 
@@ -43,6 +49,10 @@ struct Options {
     std::string dir = kDefaultDir;
     bool check = false;
     bool postmap = true;
+    bool dir_given = false;
+    std::string mta = "postfix";
+    std::string makemap = "makemap";
+    std::string sendmail_cf;
 };
 
 // Parse argv into OPT; false (after a message) on a usage error.
@@ -51,6 +61,9 @@ bool parse_args(int argc, char** argv, Options& opt, bool& help) {
         std::string a = argv[i];
         if ((a == "-c" || a == "-o") && i + 1 < argc) {
             (a == "-c" ? opt.config : opt.dir) = argv[++i];
+            opt.dir_given = opt.dir_given || a == "-o";
+        } else if ((a == "--mta" || a == "--makemap" || a == "--sendmail-cf") && i + 1 < argc) {
+            (a == "--mta" ? opt.mta : a == "--makemap" ? opt.makemap : opt.sendmail_cf) = argv[++i];
         } else if (a == "--check") {
             opt.check = true;
         } else if (a == "--no-postmap") {
@@ -64,6 +77,12 @@ bool parse_args(int argc, char** argv, Options& opt, bool& help) {
             return false;
         }
     }
+    if (opt.mta != "postfix" && opt.mta != "sendmail") {
+        std::fprintf(stderr, "partner-relay-tables: --mta: want postfix or sendmail, got %s\n",
+                     opt.mta.c_str());
+        return false;
+    }
+    if (opt.mta == "sendmail" && !opt.dir_given) opt.dir = kDefaultSendmailDir;
     if (opt.dir.empty() || opt.config.empty()) {
         std::fprintf(stderr, "partner-relay-tables: empty -c or -o argument\n");
         return false;
@@ -83,6 +102,25 @@ int run_check(const prm::Snapshot& snap) {
     std::size_t total = snap.partners.partners.size();
     std::printf("%zu of %zu partners active\n", active, total);
     return active == total ? kExitOk : kExitInactive;
+}
+
+// --mta sendmail: write the Sendmail maps into OPT.dir and print the hook lines.
+int run_write_sendmail(const prm::Snapshot& snap, const Options& opt) {
+    if (snap.config.mta != prm::Mta::sendmail)
+        std::fprintf(stderr, "partner-relay-tables: warning: %s does not say [milter] mta = "
+                     "sendmail: the milter will not rewrite recipients\n", snap.config.path.c_str());
+    prm::SendmailMaps m = prm::build_sendmail_maps(snap);
+    for (const auto& w : m.warnings) std::fprintf(stderr, "partner-relay-tables: warning: %s\n", w.c_str());
+    std::string err = prm::install_sendmail_maps(opt.dir, m, opt.makemap, opt.sendmail_cf);
+    if (!err.empty()) {
+        std::fprintf(stderr, "partner-relay-tables: %s\n", err.c_str());
+        return err.find("makemap") != std::string::npos ? kExitUnavailable : kExitCantCreate;
+    }
+    std::printf("wrote %s/routes (%zu entries), %s/authinfo (%zu) and %s/tls (%zu), makemap hash\n",
+                opt.dir.c_str(), m.routes.size(), opt.dir.c_str(), m.authinfo.size(), opt.dir.c_str(),
+                m.tls.size());
+    std::fputs(prm::sendmail_hook_lines(snap.config, opt.dir, m).c_str(), stdout);
+    return kExitOk;
 }
 
 // Write the tables into OPT.dir and print the hook lines.
@@ -152,5 +190,6 @@ int main(int argc, char** argv) {
         if (w.str().find("mode") != std::string::npos && w.file == snap.partners.path) core_warned = true;
     if (!mode.empty() && !core_warned) std::fprintf(stderr, "partner-relay-tables: warning: %s\n", mode.c_str());
 
-    return opt.check ? run_check(snap) : run_write(snap, opt);
+    if (opt.check) return run_check(snap);
+    return opt.mta == "sendmail" ? run_write_sendmail(snap, opt) : run_write(snap, opt);
 }

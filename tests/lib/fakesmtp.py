@@ -22,7 +22,8 @@ Contract:
     SIGINT make it exit promptly with status 0.
 
 Message record (JSON object): server, mail_from ("" for <>), mail_params
-(ESMTP parameters, accepted and ignored), rcpts, from_header and subject
+(ESMTP parameters, accepted and ignored), rcpts, rcpt_params (each
+RCPT's ESMTP parameters, e.g. NOTIFY and ORCPT: DSN is offered), from_header and subject
 (first such header, raw and unfolded, or null), headers ([[name, value]...]
 in order, unfolded), auth_user (null if none), auth_mech, tls, tls_version (null in
 clear), sni (null if none sent), helo, client, client_port, time (epoch
@@ -203,6 +204,7 @@ class Session(socketserver.BaseRequestHandler):
         self.mail_from = None
         self.mail_params = []
         self.rcpts = []
+        self.rcpt_params = []
 
     # -- I/O ---------------------------------------------------------------
 
@@ -362,7 +364,7 @@ class Session(socketserver.BaseRequestHandler):
         self._reset_transaction()
         lines = ["%s greets %s" % (self.cfg.name, arg), "PIPELINING",
                  "SIZE %d" % self.cfg.max_size, "8BITMIME",
-                 "ENHANCEDSTATUSCODES"]
+                 "ENHANCEDSTATUSCODES", "DSN"]
         if self.offers_starttls():
             lines.append("STARTTLS")
         if self.offers_auth():
@@ -620,6 +622,7 @@ class Session(socketserver.BaseRequestHandler):
         if len(self.rcpts) >= MAX_RCPTS:
             return self.reply("452 4.5.3 Too many recipients")
         self.rcpts.append(parsed[0])
+        self.rcpt_params.append(parsed[1])
         self.reply("250 2.1.5 Ok")
 
     def cmd_DATA(self, arg):
@@ -670,6 +673,7 @@ class Session(socketserver.BaseRequestHandler):
         return _write_message(self.cfg.spool, self.cfg.name, {
             "server": self.cfg.name, "mail_from": self.mail_from,
             "mail_params": self.mail_params, "rcpts": list(self.rcpts),
+            "rcpt_params": [list(p) for p in self.rcpt_params],
             "from_header": _first(headers, "From"),
             "subject": _first(headers, "Subject"), "headers": headers,
             "auth_user": self.auth_user, "auth_mech": self.auth_mech,

@@ -1,0 +1,167 @@
+"""test_sendmail_routing.py - partner routes on a real Debian Sendmail 8.17.
+
+One private Sendmail (smtest.py: fetched with apt-get download, unpacked,
+the cf built from a test .mc and the shipped contrib/sendmail/partner-relay.m4,
+maps from partner-relay-tables --mta sendmail), fake relays and the milter
+with [milter] mta = sendmail. Every message is checked where it landed:
+server, envelope sender, From, recipients exactly as written with their
+DSN parameters, AUTH identity, TLS. Exit 77 (SKIP) with the reason when
+not root or when Sendmail cannot be fetched.
+"""
+
+import email.utils
+import smtplib
+import sys
+
+import smtest
+from smtest import Partner, FALLBACK_SENDER, GLOBAL_USER
+
+APP = "app@platform.example"
+failures = []
+
+
+def check(ok, what, inst=None):
+    """Record a failure (with the logs when INST is given)."""
+    if not ok:
+        failures.append(what)
+        print("FAIL: " + what, flush=True)
+        if inst is not None:
+            print(inst.diagnostics(), flush=True)
+    else:
+        print("ok: " + what, flush=True)
+
+
+def arrival(inst, tok, server, mail_from, from_addr, auth_user, rcpts=None, tls=True):
+    """Problems with TOKEN's single arrival, or []."""
+    got = inst.arrivals(tok)
+    if len(got) != 1:
+        return ["%s: %d arrivals at %s, want 1 at %s" % (tok, len(got), [m["server"] for m in got], server)]
+    m, out = got[0], []
+    have = {"server": m["server"], "envelope sender": m["mail_from"],
+            "From": email.utils.parseaddr(m.get("from_header") or "")[1],
+            "AUTH": m["auth_user"], "TLS": m["tls"]}
+    want = {"server": server, "envelope sender": mail_from, "From": from_addr,
+            "AUTH": auth_user, "TLS": tls}
+    if rcpts is not None:  # Sendmail may reorder them
+        have["rcpts"], want["rcpts"] = sorted(m["rcpts"]), sorted(rcpts)
+    for k in want:
+        if have[k] != want[k]:
+            out.append("%s: %s: got %r, want %r" % (tok, k, have[k], want[k]))
+    return out
+
+
+def main():
+    root = smtest.require()
+    inst = smtest.Instance("routing", root)
+    acme = inst.add_partner(Partner("acme"))
+    shared = inst.add_relay("shared", users={"beta-user": "beta-secret-pw",
+                                             "gamma-user": "gamma-secret-pw"},
+                            host=inst.next_addr())
+    beta = inst.add_partner(Partner("beta", username="beta-user", password="beta-secret-pw"), shared)
+    gamma = inst.add_partner(Partner("gamma", username="gamma-user", password="gamma-secret-pw"), shared)
+    faults = {}
+    for pid, fault in (("refused", None), ("rcpt451", "rcpt451"),
+                       ("greet421", "greet421"), ("nostarttls", "nostarttls"),
+                       ("badtls", "badtls"), ("mail451", "mail451"), ("data451", "data451"),
+                       ("rcpt550", "rcpt550")):
+        p = Partner(pid)
+        inst.add_partner(p)
+        if fault:
+            inst.relays[pid].set_fault(fault)
+        faults[pid] = p
+    # "refused": stop its relay, so the port refuses connections.
+    smtest.spool.stop_server(inst.relays["refused"].proc)
+    inst.start()
+
+    # 1. A complete partner's eligible mail: its relay, login, TLS, sender,
+    # the recipients exactly as written, NOTIFY kept, ORCPT kept or added.
+    hdr = lambda pid, cat: [("X-Partner-Id", pid), ("X-Email-Category", cat)]
+    t1 = inst.send(hdr("acme", "verification-link"), rcpts=("Bob@Example.COM", "c.d@dest.example"),
+                   rcpt_options=("NOTIFY=SUCCESS,FAILURE",))
+    t2 = inst.send(hdr("acme", "finance-report"), rcpts=("ann@dest.example",))
+    # 2. Global and unclassified: the global relay with the platform login.
+    t3 = inst.send(hdr("acme", "account-security"))
+    t4 = inst.send([])
+    # 3. Two partners on one relay host, each with its own login.
+    t5 = inst.send(hdr("beta", "custom"))
+    t6 = inst.send(hdr("gamma", "custom"))
+    # 4. Relay faults: back through the global relay with the platform From.
+    tf = {pid: inst.send(hdr(pid, "custom")) for pid in ("refused", "rcpt451",
+                                                         "greet421", "nostarttls", "badtls",
+                                                         "mail451", "data451")}
+    # 5. Untrusted forgery: control headers ignored, typed pseudo recipients refused.
+    t7 = inst.send(hdr("acme", "custom") + [("X-Partner-Relay-Route", "ptnr25:[127.0.0.1]")],
+                   untrusted=True)
+    refused = {}
+    for form in ('"bob@x.acme.PTNRELAY"@mta.test.invalid', "bob@x.acme.ptnrelay",
+                 "bob%x.acme.PtnRelay@mta.test.invalid"):
+        try:
+            inst.send([], rcpts=("ok@dest.example", form), untrusted=True)
+            refused.update(inst.last_refused)
+        except smtplib.SMTPRecipientsRefused as e:
+            refused.update(e.recipients)
+        except smtplib.SMTPException as e:
+            refused[form] = str(e)
+    settled = inst.wait_settled([t1, t2, t3, t4, t5, t6, t7] + list(tf.values()), 120)
+    check(settled, "every message delivered and the queue empty", None if settled else inst)
+
+    p = arrival(inst, t1, "acme", acme.sender, acme.sender, acme.username,
+                rcpts=["Bob@Example.COM", "c.d@dest.example"])
+    m = (inst.arrivals(t1) or [{}])[0]
+    # smtplib gives every recipient the same options; ORCPT is added.
+    want_params = {"Bob@Example.COM": ["NOTIFY=SUCCESS,FAILURE", "ORCPT=rfc822;Bob@Example.COM"],
+                   "c.d@dest.example": ["NOTIFY=SUCCESS,FAILURE", "ORCPT=rfc822;c.d@dest.example"]}
+    got_params = dict(zip(m.get("rcpts", []), m.get("rcpt_params", [])))
+    if got_params != want_params:
+        p.append("RCPT parameters: got %r, want %r" % (got_params, want_params))
+    check(not p, "partner route: relay, login, TLS, sender, recipients, NOTIFY/ORCPT %s" % p)
+    check(not arrival(inst, t2, "acme", acme.sender, acme.sender, acme.username,
+                      rcpts=["ann@dest.example"]), "second eligible category via acme")
+    for t, what in ((t3, "global category"), (t4, "unclassified")):
+        check(not arrival(inst, t, "global", APP, APP, GLOBAL_USER), what + " goes global")
+    check(not arrival(inst, t5, "shared", beta.sender, beta.sender, "beta-user"),
+          "shared relay host: beta logs in as beta")
+    check(not arrival(inst, t6, "shared", gamma.sender, gamma.sender, "gamma-user"),
+          "shared relay host: gamma logs in as gamma")
+    for pid, t in tf.items():
+        pr = arrival(inst, t, "global", FALLBACK_SENDER, FALLBACK_SENDER, GLOBAL_USER)
+        check(not pr, "relay fault %s: fallback through the global relay %s" % (pid, pr))
+    check(not arrival(inst, t7, "global", APP, APP, GLOBAL_USER),
+          "untrusted client: partner and route headers ignored")
+    typed = [r for r in refused if "ptnrelay" in r.lower()]
+    check(len(typed) == 3 and all(refused[r][0] == 550 for r in typed),
+          "typed pseudo-domain recipients refused with 550 in every form: %r" % refused)
+    pseudo_seen = [m for m in inst.arrivals() for r in m["rcpts"] if "ptnrelay" in r.lower()]
+    check(not pseudo_seen, "no relay ever saw a pseudo-domain recipient")
+
+    # 6. A partner's 5xx at RCPT bounces (no fallback): the DSN goes to the
+    # partner's sender through the global relay, and shows the pseudo address.
+    t8 = inst.send(hdr("rcpt550", "custom"))
+    bounced = smtest.spool.wait_for(
+        lambda: [m for m in inst.arrivals() if m["server"] == "global"
+                 and m["rcpts"] == [faults["rcpt550"].sender] and m["mail_from"] == ""], 60, 0.2)
+    check(bool(bounced) and not inst.arrivals(t8),
+          "partner 5xx: bounce to the partner sender, not a fallback")
+    check(bool(bounced) and "PTNRELAY" in bounced[0]["data"],
+          "the bounce text shows the pseudo-domain address")
+
+    # 7. No partner password offered to any other server.
+    leaks = [ev for ev in smtest.spool.read_auth_events(inst.spool_dir)
+             for pp in inst.partners if ev.get("password") == pp.password
+             and ev.get("server") != pp.relay]
+    check(not leaks, "no partner password offered to another server: %r" % leaks)
+
+    # 8. The milter down: everything global, none lost.
+    inst.stop_milter()
+    t9 = inst.send(hdr("acme", "custom"))
+    ok = inst.wait_settled([t9], 60)
+    check(ok and not arrival(inst, t9, "global", APP, APP, GLOBAL_USER),
+          "milter down: accepted and delivered globally", None if ok else inst)
+
+    inst.close()
+    print("%d failure(s)" % len(failures))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
