@@ -6,7 +6,8 @@
 // `fingerprint` needs digests; nothing given -> `secure` for a DNS name,
 // and an IP-literal host is refused with a reason saying what to write.
 //
-// Thread safety: pure. Limits: kMaxFingerprints digests.
+// Thread safety: pure. Limits: the INI line length (ini.hpp) bounds the
+// list: two digests without colons fit on one line, enough for a rollover.
 #include "core/partner_tls.hpp"
 
 #include <arpa/inet.h>
@@ -66,12 +67,6 @@ bool parse_fingerprints(Partner& p, const TlsKeys& k, std::vector<TlsProblem>& o
     if (items.empty()) {
         out.push_back({"tls_fingerprint", "empty list (remove the key, or give the SHA-256 "
                                           "fingerprint of the relay certificate)",
-                       k.fingerprint_line});
-        return false;
-    }
-    if (items.size() > kMaxFingerprints) {
-        out.push_back({"tls_fingerprint",
-                       "at most " + std::to_string(kMaxFingerprints) + " fingerprints",
                        k.fingerprint_line});
         return false;
     }

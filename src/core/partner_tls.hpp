@@ -13,8 +13,9 @@
 // reports makes the partner inactive (partners.cpp). Fingerprints are
 // normalized to upper-case, colon-separated hex, as Postfix prints them.
 //
-// Thread safety: pure functions. Limits: at most kMaxFingerprints digests
-// per partner (certificate rollover needs two).
+// Thread safety: pure functions. Limits: the list is one INI line (the
+// line bound of ini.hpp): two digests without colons fit, as a
+// certificate rollover needs.
 #pragma once
 
 #include <optional>
@@ -25,8 +26,6 @@
 namespace prm {
 
 struct Partner;
-
-inline constexpr std::size_t kMaxFingerprints = 8;
 
 // "AA:BB:..." (32 bytes) from a SHA-256 digest in hex, with or without
 // colons, any case; nullopt when it is not one.
