@@ -55,6 +55,11 @@ std::string tls_requirement(TlsLevel level) {
         return "VERIFY:112";
     case TlsLevel::encrypt:
         return "ENCR:112";
+    case TlsLevel::fingerprint:
+        // Sendmail's TLS_Srv cannot pin a certificate digest: require the
+        // strictest check it has, so credentials never go unverified (a
+        // relay known only by address then fails verification and falls back).
+        return "VERIFY:112+CN";
     }
     return "VERIFY:112+CN";
 }
