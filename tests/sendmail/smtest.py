@@ -161,6 +161,9 @@ class Instance:
             relay = self.add_relay(partner.id, users={partner.username: partner.password},
                                    host=self.next_addr())
         partner.relay, partner.port, partner.host = relay.name, relay.port, relay.host
+        # An IP-literal relay cannot be name-checked: the partner table wants
+        # tls = encrypt (or a fingerprint) for it.
+        partner.tls = partner.tls or "encrypt"
         self.partners.append(partner)
         return partner
 
