@@ -244,20 +244,29 @@ IniFile parse_ini_text(const std::string& name, const std::string& text) {
 
 // Read PATH whole (bounded) and parse it.
 IniFile read_ini(const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        IniFile f;
+        f.path = path;
+        f.errors.push_back(Diag{path, 0, "", "", std::string("cannot read: ") + std::strerror(errno)});
+        return f;
+    }
+    // The descriptor is closed on every path below.
+    struct Closer {
+        int fd;
+        ~Closer() { ::close(fd); }
+    } closer{fd};
+    return read_ini_fd(fd, path);
+}
+
+// Read the open file FD (named PATH in messages) whole, bounded, and parse it.
+IniFile read_ini_fd(int fd, const std::string& path) {
     auto fail = [&](const std::string& why) {
         IniFile f;
         f.path = path;
         f.errors.push_back(Diag{path, 0, "", "", "cannot read: " + why});
         return f;
     };
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) return fail(std::strerror(errno));
-
-    // The descriptor is closed on every path below.
-    struct Closer {
-        int fd;
-        ~Closer() { ::close(fd); }
-    } closer{fd};
     struct stat sb {};
     if (::fstat(fd, &sb) != 0) return fail(std::strerror(errno));
     if (!S_ISREG(sb.st_mode)) return fail("not a regular file");

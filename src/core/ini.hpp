@@ -43,6 +43,11 @@ struct IniFile {
 // Parse PATH. An unreadable file gives one error with line 0.
 IniFile read_ini(const std::string& path);
 
+// Parse the file open on FD (from its current offset; PATH names it in
+// messages), so that a caller that checked the descriptor with fstat()
+// reads the very file it checked. FD stays open.
+IniFile read_ini_fd(int fd, const std::string& path);
+
 // Parse TEXT as if it were the file NAME (tests, fuzzing, embedded defaults).
 IniFile parse_ini_text(const std::string& name, const std::string& text);
 

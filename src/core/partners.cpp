@@ -19,11 +19,14 @@
 #include "core/strutil.hpp"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <cstdio>
 #include <map>
 #include <unordered_map>
@@ -477,9 +480,25 @@ std::string permission_problem(const std::string& path, const struct stat& sb, c
 // no partner loads) unless [milter] partners_permissions = warn; a table
 // its group can read only warns.
 PartnerTable load_partners(const std::string& path, const Config& cfg) {
+    // One open, checked with fstat() and read from (issue 17 finding 3): a
+    // stat() of the path and a second open let whoever can write a
+    // directory on the path show the check one file and the reader another.
+    // O_NOFOLLOW: the table itself must not be a symlink.
+    int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        PartnerTable t;
+        t.path = path;
+        std::string why = errno == ELOOP ? "is a symbolic link (not followed)" : std::strerror(errno);
+        t.errors.push_back(Diag{path, 0, "", "", "cannot read: " + why});
+        return t;
+    }
+    struct Closer {
+        int fd;
+        ~Closer() { ::close(fd); }
+    } closer{fd};
     struct stat sb {};
     std::string refused;
-    if (::stat(path.c_str(), &sb) == 0) refused = permission_problem(path, sb, cfg);
+    if (::fstat(fd, &sb) == 0) refused = permission_problem(path, sb, cfg);
     if (!refused.empty() && !cfg.partners_permissions_warn) {
         PartnerTable t;
         t.path = path;
@@ -488,7 +507,7 @@ PartnerTable load_partners(const std::string& path, const Config& cfg) {
         return t;
     }
 
-    IniFile ini = read_ini(path);
+    IniFile ini = read_ini_fd(fd, path);
     for (const Diag& d : ini.errors)
         if (d.line == 0) {
             PartnerTable t;
