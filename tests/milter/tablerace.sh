@@ -71,14 +71,14 @@ C
     { echo "SKIP: tablerace.sh: the shim does not compile"; exit 77; }
 
 printf '[milter]\nfallback_sender = noreply@platform.example\npartners = %s/partners.conf\nallowed_private_relays = 127.0.0.0/8\n' "$d" > "$d/m.conf"
-printf '[good]\nhost = 127.0.0.1\nport = 587\nusername = u\npassword = S3cret-Canary-good\nsender = n@good.example\n' > "$d/partners.conf"
-printf '[evil]\nhost = 127.0.0.1\nport = 587\nusername = u\npassword = S3cret-Canary-evil\nsender = n@evil.example\n' > "$d/partners.conf.evil"
+printf '[good]\nhost = 127.0.0.1\nport = 587\nusername = u\npassword = S3cret-Canary-good\nsender = n@good.example\ntls = encrypt\n' > "$d/partners.conf"
+printf '[evil]\nhost = 127.0.0.1\nport = 587\nusername = u\npassword = S3cret-Canary-evil\nsender = n@evil.example\ntls = encrypt\n' > "$d/partners.conf.evil"
 chmod 600 "$d/partners.conf"; chmod 644 "$d/partners.conf.evil"
 SWAP_PATH=$d/partners.conf LD_PRELOAD=$d/swap.so "$M" -c "$d/m.conf" -n > "$d/out" 2>&1
 lacks "the swapped-in 0644 table is not loaded" "$d/out" "evil: active"
 contains "the table checked is the table read" "$d/out" "good: active"
 
-printf '[good]\nhost = 127.0.0.1\nport = 587\nusername = u\npassword = S3cret-Canary-good\nsender = n@good.example\n' > "$d/real.conf"
+printf '[good]\nhost = 127.0.0.1\nport = 587\nusername = u\npassword = S3cret-Canary-good\nsender = n@good.example\ntls = encrypt\n' > "$d/real.conf"
 chmod 600 "$d/real.conf"; rm -f "$d/partners.conf"; ln -s "$d/real.conf" "$d/partners.conf"
 "$M" -c "$d/m.conf" -n > "$d/out" 2>&1
 lacks "a symlinked table is not loaded" "$d/out" "good: active"
