@@ -81,6 +81,10 @@ Kptntls hash -o PRM_MAPDIR/tls
 # the pseudo label as a whole word anywhere in an address, any case (the
 # key is the address inside <>, so a label always has a neighbour)
 Kptnguard regex -aFOUND [^a-z0-9-]ptnrelay[^a-z0-9-]
+# The operator characters, set here because the ruleset below comes before
+# the generated option line: without it '+' stays part of a word in every
+# map value, and VERIFY:112+CN loses its +CN (name) check.
+O OperatorChars=confOPERATORS
 # Sender-keyed client credentials, so partners sharing a relay host each log
 # in as themselves: tried before the authinfo rules Sendmail generates
 # (they follow, unchanged, for every other server). A miss must fall

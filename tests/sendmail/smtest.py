@@ -116,6 +116,7 @@ class Instance:
         os.chmod(self.spool_dir, 0o755)
         self.ports = {"smtp": free_port(), "milter": free_port()}
         self.relays, self.partners = {}, []
+        self.host_names = []  # (address, name) lines of the private hosts file
         self.milter_proc = self.sm_proc = None
         atexit_register(self.close)
         spool.make_certs(self.path("certs"))
@@ -134,12 +135,15 @@ class Instance:
 
     # -- relays and partners --------------------------------------------------
 
-    def add_relay(self, name, users=None, fault=None, host="127.0.0.1", tls="starttls"):
-        """Start fake relay NAME (STARTTLS, AUTH required after TLS)."""
+    def add_relay(self, name, users=None, fault=None, host="127.0.0.1", tls="starttls",
+                  cert="server"):
+        """Start fake relay NAME (STARTTLS, AUTH required after TLS) with the
+        mkcerts.sh pair CERT (server: localhost and 127.0.0.1; wrong:
+        wrong.example only)."""
         fault_file = self.path("relays", ".%s.fault" % name)
         p, port = spool.start_server(
             self.spool_dir, name, "--idle-timeout", "20", tls=tls,
-            cert=self.path("certs", "server.pem"), key=self.path("certs", "server.key"),
+            cert=self.path("certs", cert + ".pem"), key=self.path("certs", cert + ".key"),
             auth=["%s:%s" % kv for kv in (users or {}).items()], require_auth=True,
             fault_file=fault_file, max_seconds=900, host=host)
         relay = prmtest.Relay(name, port, p, dict(users or {}), tls, fault_file)
@@ -155,15 +159,23 @@ class Instance:
         self._next = getattr(self, "_next", 9) + 1
         return "127.0.0.%d" % self._next
 
-    def add_partner(self, partner, relay=None):
-        """Add PARTNER with its own relay, or on RELAY (shared host and port)."""
+    def add_partner(self, partner, relay=None, name=None, cert="server"):
+        """Add PARTNER with its own relay, or on RELAY (shared host and port).
+
+        NAME gives the relay a host name (in the private hosts file) and
+        the partner the default tls level, secure (VERIFY:112+CN); without
+        it the relay is an IP literal, which wants tls = encrypt.
+        """
         if relay is None:
             relay = self.add_relay(partner.id, users={partner.username: partner.password},
-                                   host=self.next_addr())
-        partner.relay, partner.port, partner.host = relay.name, relay.port, relay.host
-        # An IP-literal relay cannot be name-checked: the partner table wants
-        # tls = encrypt (or a fingerprint) for it.
-        partner.tls = partner.tls or "encrypt"
+                                   host=self.next_addr(), cert=cert)
+        partner.relay, partner.port = relay.name, relay.port
+        if name:
+            partner.host = name
+            self.host_names.append((relay.host, name))
+        else:
+            partner.host = relay.host
+            partner.tls = partner.tls or "encrypt"
         self.partners.append(partner)
         return partner
 
@@ -174,9 +186,10 @@ class Instance:
         self._write("milter.conf", (
             "[milter]\nsocket = inet:%d@127.0.0.1\npartners = %s\nmta = sendmail\n"
             "trusted_networks = 127.0.0.1/32\nfallback_sender = %s\nuser = %s\n"
-            "log_level = debug\nallowed_private_relays = 127.0.0.0/8\n"
+            "log_level = debug\nallowed_private_relays = 127.0.0.0/8, ::1/128\n"
+            "relay_cafile = %s\n"
             % (self.ports["milter"], self.path("partners.conf"), FALLBACK_SENDER,
-               prmtest.MILTER_USER)))
+               prmtest.MILTER_USER, self.path("certs", "ca.pem"))))
         path = self._write("partners.conf", "".join(p.ini() + "\n" for p in self.partners), 0o600)
         import pwd
         pw = pwd.getpwnam(prmtest.MILTER_USER)
@@ -202,8 +215,10 @@ class Instance:
         cf = run(["m4", self.path("sendmail.mc")]).stdout
         self._write("sendmail.cf", cf)
         self._write("service.switch", "hosts files\n")
-        self._write("hosts", "127.0.0.1 %s.test.invalid %s localhost\n"
-                    % (os.uname().nodename, os.uname().nodename))
+        # The first name of a line is what Sendmail canonicalises to.
+        self._write("hosts", "127.0.0.1 localhost\n127.0.0.1 %s.test.invalid %s\n"
+                    % (os.uname().nodename, os.uname().nodename)
+                    + "".join("%s %s\n" % an for an in self.host_names))
         for f in ("aliases", "helpfile", "sendmail.st"):
             self._write(f, "")
         self._write("authinfo", 'AuthInfo:[%s]\t"U:%s" "P:%s" "M:PLAIN LOGIN"\n'

@@ -59,6 +59,9 @@ def main():
                             host=inst.next_addr())
     beta = inst.add_partner(Partner("beta", username="beta-user", password="beta-secret-pw"), shared)
     gamma = inst.add_partner(Partner("gamma", username="gamma-user", password="gamma-secret-pw"), shared)
+    # Verified TLS (tls = secure, the default for a name: VERIFY:112+CN):
+    # a relay whose certificate (from the trusted CA) names another host.
+    wrongcert = inst.add_partner(Partner("wrongcert"), name="wrongcert.test.invalid", cert="wrong")
     faults = {}
     for pid, fault in (("refused", None), ("rcpt451", "rcpt451"),
                        ("greet421", "greet421"), ("nostarttls", "nostarttls"),
@@ -79,6 +82,7 @@ def main():
     t1 = inst.send(hdr("acme", "verification-link"), rcpts=("Bob@Example.COM", "c.d@dest.example"),
                    rcpt_options=("NOTIFY=SUCCESS,FAILURE",))
     t2 = inst.send(hdr("acme", "finance-report"), rcpts=("ann@dest.example",))
+    tw = inst.send(hdr("wrongcert", "custom"))
     # 2. Global and unclassified: the global relay with the platform login.
     t3 = inst.send(hdr("acme", "account-security"))
     t4 = inst.send([])
@@ -102,7 +106,7 @@ def main():
             refused.update(e.recipients)
         except smtplib.SMTPException as e:
             refused[form] = str(e)
-    settled = inst.wait_settled([t1, t2, t3, t4, t5, t6, t7] + list(tf.values()), 120)
+    settled = inst.wait_settled([tw, t1, t2, t3, t4, t5, t6, t7] + list(tf.values()), 120)
     check(settled, "every message delivered and the queue empty", None if settled else inst)
 
     p = arrival(inst, t1, "acme", acme.sender, acme.sender, acme.username,
@@ -115,6 +119,11 @@ def main():
     if got_params != want_params:
         p.append("RCPT parameters: got %r, want %r" % (got_params, want_params))
     check(not p, "partner route: relay, login, TLS, sender, recipients, NOTIFY/ORCPT %s" % p)
+    pw = arrival(inst, tw, "global", FALLBACK_SENDER, FALLBACK_SENDER, GLOBAL_USER)
+    wrong_auth = smtest.spool.read_auth_events(inst.spool_dir, "wrongcert")
+    check(not pw and not wrong_auth,
+          "certificate for another name: fallback, and that relay never saw AUTH %s %r"
+          % (pw, wrong_auth))
     check(not arrival(inst, t2, "acme", acme.sender, acme.sender, acme.username,
                       rcpts=["ann@dest.example"]), "second eligible category via acme")
     for t, what in ((t3, "global category"), (t4, "unclassified")):
