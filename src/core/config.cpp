@@ -398,6 +398,13 @@ const KeyDef kKeys[] = {
          return valid_header_name(v) && (c.route_header = v, true);
      },
      S(route_header)},
+    {{"headers", "strip_partner", "bool", "yes", true,
+      "delete every copy of the partner header once decided (the tenant id stays inside)"},
+     [](Config& c, const std::string& v, std::string& e) {
+         e = "yes, no, true, false, 1 or 0";
+         return parse_bool(v, c.strip_partner);
+     },
+     [](const Config& c) { return std::string(c.strip_partner ? "yes" : "no"); }},
 };
 
 #undef S

@@ -94,6 +94,7 @@ struct Config {
     std::string partner_header = "X-Partner-Id";
     std::string category_header = "X-Email-Category";
     std::string route_header = "X-Partner-Relay-Route";
+    bool strip_partner = true;  // delete the partner header before the message leaves
 
     // [categories], with the built-in defaults applied first.
     CategoryRegistry categories = CategoryRegistry::defaults();

@@ -8,8 +8,9 @@
 //   1. deletions, per header name in descending index order, so every index
 //      stays valid whether the MTA renumbers after a deletion (Sendmail) or
 //      not (Postfix): every copy of the route header, every copy of the
-//      partner header when the submitter is untrusted, every copy of the
-//      category header;
+//      partner header when the submitter is untrusted or [headers]
+//      strip_partner is on (the default: the tenant id stays inside),
+//      every copy of the category header;
 //   2. "add <category header>: <final category>" (every message);
 //   3. partner route (enforce mode only): add the route header, change
 //      From[1] to the rewritten value, change the envelope sender.
@@ -89,6 +90,13 @@ void delete_names(const MessageFacts& msg, const std::vector<std::string>& names
         done.push_back(name);
         delete_all(msg, name, edits);
     }
+}
+
+// The control headers to delete: route and category, and the partner
+// header when WITH_PARTNER (untrusted, or strip_partner on).
+std::vector<std::string> control_headers(const Config& cfg, bool with_partner) {
+    if (with_partner) return {cfg.route_header, cfg.partner_header, cfg.category_header};
+    return {cfg.route_header, cfg.category_header};
 }
 
 // Build a header edit.
@@ -183,7 +191,7 @@ Decision decide_fallback(const Snapshot& snap, const MessageFacts& msg) {
         if (const Partner* p = snap.partners.by_sender(normalize_address(env->address)))
             d.partner = p->id;
 
-    delete_names(msg, {cfg.route_header, cfg.category_header}, d.edits);
+    delete_names(msg, control_headers(cfg, cfg.strip_partner), d.edits);
     if (cfg.mta == Mta::sendmail) delete_pseudo_rcpts(msg, d.edits);
     tag_category(cfg, d.category, d.edits);
 
@@ -308,11 +316,9 @@ Decision decide_submission(const Snapshot& snap, const MessageFacts& msg) {
     }
     if (p) d.route = Route::partner;
 
-    // Untrusted control headers are removed; trusted partner headers stay.
-    if (d.trusted)
-        delete_names(msg, {cfg.route_header, cfg.category_header}, d.edits);
-    else
-        delete_names(msg, {cfg.route_header, cfg.partner_header, cfg.category_header}, d.edits);
+    // Untrusted control headers are removed; a trusted partner header stays
+    // only when strip_partner = no (it names the platform's tenant).
+    delete_names(msg, control_headers(cfg, !d.trusted || cfg.strip_partner), d.edits);
     if (cfg.mta == Mta::sendmail) delete_pseudo_rcpts(msg, d.edits);
     tag_category(cfg, d.category, d.edits);
 

@@ -158,6 +158,9 @@ void check_decision(const prm::Snapshot& s, const prm::MessageFacts& msg, const 
                   deleted_route == count_named(msg, cfg.route_header),
               "every untrusted control header is deleted");
     }
+    if (cfg.strip_partner)
+        check(deleted_partner == count_named(msg, cfg.partner_header),
+              "strip_partner: every partner header is deleted");
     if (d.route == prm::Route::partner) {
         const prm::Partner* p = s.partners.find(d.partner);
         check(p && p->active && d.trusted && !d.fallback, "partner route: known active partner");

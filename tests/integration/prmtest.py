@@ -581,12 +581,14 @@ class Instance:
     # -- assertions -----------------------------------------------------------
 
     def check_arrival(self, token, server, mail_from, from_addr, auth_user,
-                      tls=True, route_header_ok=False):
+                      tls=True, route_header_ok=False, partner_header_ok=False):
         """Problems ("got X, want Y") with the delivery of TOKEN, or [].
 
         Exactly one arrival, at SERVER, with envelope sender MAIL_FROM, a
         From header whose address is FROM_ADDR, AUTH as AUTH_USER, TLS as
-        given, and no internal route header unless ROUTE_HEADER_OK.
+        given, no internal route header unless ROUTE_HEADER_OK, and no
+        X-Partner-Id (the milter strips it: [headers] strip_partner) unless
+        PARTNER_HEADER_OK.
         """
         got = self.arrivals(token)
         if len(got) != 1:
@@ -604,6 +606,8 @@ class Instance:
                 problems.append("%s: %s: got %r, want %r" % (token, what, have, want))
         if header_values(m, "X-Partner-Relay-Route") and not route_header_ok:
             problems.append("%s: route header reached %s" % (token, m["server"]))
+        if header_values(m, "X-Partner-Id") and not partner_header_ok:
+            problems.append("%s: X-Partner-Id reached %s" % (token, m["server"]))
         return problems
 
     def leaked_passwords(self, partners):

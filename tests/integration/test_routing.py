@@ -17,6 +17,8 @@ queue has settled:
      each authenticates as itself;
   6. an untrusted submitter forging X-Partner-Id, X-Email-Category and the
      route header -> global, forged headers gone;
+  7. no relay ever receives X-Partner-Id (strip_partner), every message
+     carries one X-Email-Category;
   8. a partner on an implicit-TLS port -> partner-smtps, its relay, TLS;
      a partner with tls = secure on a DNS name -> verified TLS, with SNI.
 And for all of them: no partner password was ever shown to another server.
@@ -163,6 +165,19 @@ class Routing(unittest.TestCase):
             self.assertEqual(vals, [], "%s: got %r, want none" % (name, vals))
         cats = header_values(m, "X-Email-Category")
         self.assertNotIn("custom", cats, "forged category survived: got %r" % cats)
+
+    def test_7_partner_header_never_leaves(self):
+        # [headers] strip_partner (default yes): the tenant id reaches no
+        # relay (partner, global, or the ones that must see nothing), while
+        # every message keeps exactly one category tag.
+        arrivals = INST.arrivals()
+        self.assertGreaterEqual(len(arrivals), len(SENT), "fewer arrivals than messages")
+        for m in arrivals:
+            self.assertEqual(header_values(m, "X-Partner-Id"), [],
+                             "X-Partner-Id reached %s" % m["server"])
+            self.assertEqual(len(header_values(m, "X-Email-Category")), 1,
+                             "category tags at %s: got %r, want one"
+                             % (m["server"], header_values(m, "X-Email-Category")))
 
     def test_8_implicit_tls_partner(self):
         m = self.expect_partner("imp", P["imp"])

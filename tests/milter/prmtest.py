@@ -71,12 +71,20 @@ def partner_headers(partner="acme", category="aml-alert", extra=()):
 def acme_mods(category="aml-alert", route_copies=0, category_copies=1):
     """The exact modifications of a trusted acme message (decide.cpp order)."""
     mods = [("chgheader", i, "X-Partner-Relay-Route", "") for i in range(route_copies, 0, -1)]
+    mods += [("chgheader", 1, "X-Partner-Id", "")]  # [headers] strip_partner = yes
     mods += [("chgheader", i, "X-Email-Category", "") for i in range(category_copies, 0, -1)]
     mods += [("addheader", "X-Email-Category", category),
              ("addheader", "X-Partner-Relay-Route", ACME_ROUTE),
              ("chgheader", 1, "From", "App Notifications <news@acme.example>"),
              ("chgfrom", "<news@acme.example>", "")]
     return mods
+
+
+def tag_mods(category):
+    """A trusted message that goes global: the partner header deleted
+    (strip_partner), the category tag replaced, nothing else."""
+    return [("chgheader", 1, "X-Partner-Id", ""), ("chgheader", 1, "X-Email-Category", ""),
+            ("addheader", "X-Email-Category", category)]
 
 
 def trusted_session(offer=mc.POSTFIX_V6, daemon_name="ORIGINATING"):

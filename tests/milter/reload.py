@@ -11,7 +11,7 @@ import os
 import signal
 
 import milterclient as mc
-from prmtest import (DIR, PID, acme_mods, check, done, equal, partner_headers, trusted_session,
+from prmtest import (DIR, PID, acme_mods, check, done, equal, partner_headers, tag_mods, trusted_session,
                      wait_log)
 
 PARTNERS = os.path.join(DIR, "partners.conf")
@@ -54,7 +54,7 @@ equal(mods, acme_mods(), "in flight across the reload: keeps the snapshot it sta
 c2.quit()
 
 reply, mods = mc.message(c, mail_macros={"i": "R3"}, headers=partner_headers())
-equal(mods, [("chgheader", 1, "X-Email-Category", ""), ("addheader", "X-Email-Category", "aml-alert")],
+equal(mods, tag_mods("aml-alert"),
       "after reload, same connection: acme inactive, tag only")
 check(wait_log("R3: category=aml-alert partner=acme route=global reason=inactive-partner"),
       "after reload: logged inactive-partner")
@@ -65,7 +65,7 @@ os.kill(PID, signal.SIGUSR1)
 check(wait_log("reload failed: keeping configuration generation 2"), "failed reload logged")
 check(wait_log("no_such_key"), "failed reload names the bad key")
 reply, mods = mc.message(c, mail_macros={"i": "R4"}, headers=partner_headers())
-equal(mods, [("chgheader", 1, "X-Email-Category", ""), ("addheader", "X-Email-Category", "aml-alert")],
+equal(mods, tag_mods("aml-alert"),
       "after a failed reload: old snapshot still in use")
 
 # Fix both and reload again: acme back.

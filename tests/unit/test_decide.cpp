@@ -110,6 +110,14 @@ void expect_route(const Decision& d, Route route, const std::string& reason, con
                   what, route_name(d.route), d.reason.c_str(), route_name(route), reason.c_str());
 }
 
+// The first edit of D with operation OP on header NAME ("" for the
+// envelope), or a null pointer.
+const Edit* find_edit(const Decision& d, Edit::Op op, const std::string& name) {
+    for (const Edit& e : d.edits)
+        if (e.op == op && header_name_equal(e.name, name)) return &e;
+    return nullptr;
+}
+
 // Assert the exact edit list.
 void expect_edits(const Decision& d, const std::string& want, const char* what) {
     std::string got = lines(d);
@@ -125,7 +133,8 @@ START_TEST(eligible_categories_use_partner_relay) {
         expect_route(d, Route::partner, "partner-relay", cat);
         ck_assert_msg(d.category == cat && d.partner == "acme", "got category=%s partner=%s, want %s acme",
                       d.category.c_str(), d.partner.c_str(), cat);
-        std::string want = "delete X-Email-Category[1]\nadd X-Email-Category: " + std::string(cat) +
+        std::string want = "delete X-Partner-Id[1]\ndelete X-Email-Category[1]\n"
+                           "add X-Email-Category: " + std::string(cat) +
                            "\nadd X-Partner-Relay-Route: partner:[127.0.0.1]:2525\n"
                            "change From[1]: \"Acme Team\" <news@acme.example>\n"
                            "envelope-from <news@acme.example>\n";
@@ -138,9 +147,10 @@ START_TEST(implicit_tls_partner_uses_smtps_transport) {
     auto snap = test::snapshot_from(kPartners);
     Decision d = run(*snap, facts(app_headers("smtps", "custom")));
     expect_route(d, Route::partner, "partner-relay", "smtps");
-    ck_assert_msg(d.edits.size() >= 3 && d.edits[2].value == "partner-smtps:[relay.smtps.example]:465",
+    const Edit* route = find_edit(d, Edit::Op::add_header, "X-Partner-Relay-Route");
+    ck_assert_msg(route && route->value == "partner-smtps:[relay.smtps.example]:465",
                   "got route edit %s, want partner-smtps:[relay.smtps.example]:465",
-                  d.edits.size() >= 3 ? describe(d.edits[2]).c_str() : "(none)");
+                  route ? describe(*route).c_str() : "(none)");
 }
 END_TEST
 
@@ -151,7 +161,8 @@ START_TEST(global_and_unclassified_categories_go_global) {
         Decision d = run(*snap, facts(app_headers("acme", cat)));
         expect_route(d, Route::global, "category-not-eligible", cat);
         ck_assert_msg(d.category == cat, "got category %s, want %s", d.category.c_str(), cat);
-        expect_edits(d, "delete X-Email-Category[1]\nadd X-Email-Category: " + std::string(cat) + "\n", cat);
+        expect_edits(d, "delete X-Partner-Id[1]\ndelete X-Email-Category[1]\nadd X-Email-Category: " +
+                            std::string(cat) + "\n", cat);
     }
 }
 END_TEST
@@ -327,8 +338,8 @@ START_TEST(fallback_restores_platform_sender) {
                   "got fallback=%d partner=%s category=%s note=%s, want 1 acme custom ''", d.fallback,
                   d.partner.c_str(), d.category.c_str(), d.note.c_str());
     expect_edits(d,
-                 "delete X-Partner-Relay-Route[1]\ndelete X-Email-Category[1]\n"
-                 "add X-Email-Category: custom\n"
+                 "delete X-Partner-Relay-Route[1]\ndelete X-Partner-Id[1]\n"
+                 "delete X-Email-Category[1]\nadd X-Email-Category: custom\n"
                  "change From[1]: \"Acme Team\" <noreply@platform.example>\n"
                  "envelope-from <noreply@platform.example>\n",
                  "fallback");
@@ -426,9 +437,9 @@ START_TEST(from_rewrite_keeps_display_name) {
         h[0].value = r.from;
         Decision d = run(*snap, facts(h));
         expect_route(d, Route::partner, "partner-relay", r.from);
-        const Edit& e = d.edits[3];
-        ck_assert_msg(e.op == Edit::Op::change_header && e.name == "From" && e.index == 1 && e.value == r.want,
-                      "got %s, want change From[1]: %s", describe(e).c_str(), r.want);
+        const Edit* e = find_edit(d, Edit::Op::change_header, "From");
+        ck_assert_msg(e && e->index == 1 && e->value == r.want, "got %s, want change From[1]: %s",
+                      e ? describe(*e).c_str() : "(none)", r.want);
     }
 }
 END_TEST
@@ -477,8 +488,8 @@ START_TEST(shadow_mode_decides_but_only_tags) {
     expect_route(d, Route::partner, "partner-relay", "shadow");
     ck_assert_msg(d.shadow, "got shadow=false, want true");
     expect_edits(d,
-                 "delete X-Partner-Relay-Route[1]\ndelete X-Email-Category[1]\n"
-                 "add X-Email-Category: aml-alert\n",
+                 "delete X-Partner-Relay-Route[1]\ndelete X-Partner-Id[1]\n"
+                 "delete X-Email-Category[1]\nadd X-Email-Category: aml-alert\n",
                  "shadow");
     std::string log = d.log_line("Q1");
     ck_assert_msg(log == "Q1: category=aml-alert partner=acme route=partner reason=partner-relay "
@@ -501,7 +512,7 @@ START_TEST(log_line_fields) {
 }
 END_TEST
 
-START_TEST(trusted_partner_header_kept_and_edits_exact) {
+START_TEST(trusted_partner_header_stripped_and_edits_exact) {
     auto snap = test::snapshot_from(kPartners);
     std::vector<Header> h = {{"x-partner-relay-route", "partner:[evil]:25"},
                              {"from", "Acme <app@platform.example>"},
@@ -511,11 +522,34 @@ START_TEST(trusted_partner_header_kept_and_edits_exact) {
     Decision d = run(*snap, facts(h));
     expect_route(d, Route::partner, "partner-relay", "exact");
     expect_edits(d,
-                 "delete X-Partner-Relay-Route[1]\ndelete X-Email-Category[2]\n"
+                 "delete X-Partner-Relay-Route[1]\ndelete X-Partner-Id[1]\n"
+                 "delete X-Email-Category[2]\n"
                  "delete X-Email-Category[1]\nadd X-Email-Category: kyb-info-request\n"
                  "add X-Partner-Relay-Route: partner:[127.0.0.1]:2525\n"
                  "change From[1]: Acme <news@acme.example>\nenvelope-from <news@acme.example>\n",
                  "exact");
+}
+END_TEST
+
+START_TEST(strip_partner_no_keeps_the_trusted_partner_header) {
+    // [headers] strip_partner = no: the trusted header stays (partner and
+    // global routes, and the fallback listener); untrusted copies still go.
+    auto snap = test::snapshot_from(kPartners, "[headers]\nstrip_partner = no\n");
+    Decision d = run(*snap, facts(app_headers("acme", "custom")));
+    expect_route(d, Route::partner, "partner-relay", "keep");
+    ck_assert_msg(!find_edit(d, Edit::Op::delete_header, "X-Partner-Id"),
+                  "strip_partner = no: got %s", lines(d).c_str());
+    d = run(*snap, facts(app_headers("acme", "unclassified")));
+    ck_assert_msg(d.route == Route::global && !find_edit(d, Edit::Op::delete_header, "X-Partner-Id"),
+                  "strip_partner = no, global: got %s", lines(d).c_str());
+    d = run(*snap, fallback_facts("custom"));
+    ck_assert_msg(!find_edit(d, Edit::Op::delete_header, "X-Partner-Id"),
+                  "strip_partner = no, fallback: got %s", lines(d).c_str());
+    MessageFacts m = facts(app_headers("acme", "custom"));
+    m.client_addr = "192.0.2.9";
+    d = run(*snap, m);
+    ck_assert_msg(find_edit(d, Edit::Op::delete_header, "X-Partner-Id"),
+                  "strip_partner = no, untrusted: got %s, want the header deleted", lines(d).c_str());
 }
 END_TEST
 
@@ -571,15 +605,14 @@ START_TEST(fallback_daemon_name_exact) {
 }
 END_TEST
 
-START_TEST(fallback_partner_accounting_and_header_kept) {
+START_TEST(fallback_partner_accounting_and_header_stripped) {
     auto snap = test::snapshot_from(kPartners);
     MessageFacts m = fallback_facts("custom");
     m.mail_from = "<stranger@elsewhere.example>";
     Decision d = run(*snap, m);
     ck_assert_msg(d.partner.empty(), "got partner %s for an unknown sender, want none", d.partner.c_str());
-    for (const Edit& e : d.edits)
-        ck_assert_msg(!header_name_equal(e.name, "X-Partner-Id"), "got %s, want the partner header kept",
-                      describe(e).c_str());
+    ck_assert_msg(find_edit(d, Edit::Op::delete_header, "X-Partner-Id"),
+                  "got %s, want the partner header deleted (strip_partner)", lines(d).c_str());
 }
 END_TEST
 
@@ -591,7 +624,7 @@ START_TEST(configured_header_names) {
     Decision d = run(*snap, facts(h));
     expect_route(d, Route::partner, "partner-relay", "custom names");
     expect_edits(d,
-                 "delete X-Hop[1]\ndelete X-Kind[1]\nadd X-Kind: custom\n"
+                 "delete X-Hop[1]\ndelete X-Tenant[1]\ndelete X-Kind[1]\nadd X-Kind: custom\n"
                  "add X-Hop: partner:[127.0.0.1]:2525\nchange From[1]: A <news@acme.example>\n"
                  "envelope-from <news@acme.example>\n",
                  "custom names");
@@ -633,8 +666,9 @@ START_TEST(fallback_keeps_angle_less_from_form) {
     MessageFacts m = fallback_facts("custom");
     m.headers[0].value = "news@acme.example (Acme Team)";
     Decision d = run(*snap, m);
-    ck_assert_msg(describe(d.edits[3]) == "change From[1]: noreply@platform.example (Acme Team)",
-                  "got %s, want the comment kept", describe(d.edits[3]).c_str());
+    const Edit* e = find_edit(d, Edit::Op::change_header, "From");
+    ck_assert_msg(e && describe(*e) == "change From[1]: noreply@platform.example (Acme Team)",
+                  "got %s, want the comment kept", lines(d).c_str());
 }
 END_TEST
 
@@ -676,13 +710,14 @@ Suite* suite_decide() {
     tcase_add_test(tc, too_many_headers_goes_global);
     tcase_add_test(tc, shadow_mode_decides_but_only_tags);
     tcase_add_test(tc, log_line_fields);
-    tcase_add_test(tc, trusted_partner_header_kept_and_edits_exact);
+    tcase_add_test(tc, trusted_partner_header_stripped_and_edits_exact);
+    tcase_add_test(tc, strip_partner_no_keeps_the_trusted_partner_header);
     tcase_add_test(tc, untrusted_message_classified_by_rules_only);
     tcase_add_test(tc, global_category_beats_narrowing);
     tcase_add_test(tc, empty_partner_header_falls_to_match_senders);
     tcase_add_test(tc, bad_envelope_sender_goes_global);
     tcase_add_test(tc, fallback_daemon_name_exact);
-    tcase_add_test(tc, fallback_partner_accounting_and_header_kept);
+    tcase_add_test(tc, fallback_partner_accounting_and_header_stripped);
     tcase_add_test(tc, configured_header_names);
     tcase_add_test(tc, ipv6_loopback_trusted_by_default);
     tcase_add_test(tc, log_line_sanitizes_queue_id);
