@@ -52,6 +52,7 @@ START_TEST(partner_route_rewrites_recipients_not_route_header) {
     ck_assert_msg(d.route == Route::partner, "got route %s reason %s, want partner",
                   route_name(d.route), d.reason.c_str());
     std::string want =
+        "delete X-Partner-Id[1]\n"  // [headers] strip_partner = yes
         "delete X-Email-Category[1]\nadd X-Email-Category: custom\n"
         "change From[1]: App <news@acme.example>\nenvelope-from <news@acme.example>\n"
         "delete-rcpt <Bob@Example.COM>\n"
