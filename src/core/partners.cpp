@@ -464,7 +464,7 @@ std::string permission_problem(const std::string& path, const struct stat& sb, c
     std::string facts = std::string("mode ") + mode + ", owner uid " + std::to_string(sb.st_uid);
     if ((sb.st_mode & (S_IROTH | S_IWOTH)) != 0)
         return "partner table " + path + " (" + facts +
-               ") can be read or changed by others although it holds passwords: chmod o-rwx it";
+               ") can be read or changed by others although it holds passwords: chmod 600 it";
     long milter_uid = uid_of(cfg.user);
     if (sb.st_uid != 0 && sb.st_uid != geteuid() && static_cast<long>(sb.st_uid) != milter_uid)
         return "partner table " + path + " (" + facts + ") is owned by neither root nor the " +
