@@ -159,6 +159,24 @@ class Instance:
         self._next = getattr(self, "_next", 9) + 1
         return "127.0.0.%d" % self._next
 
+    def named_cert(self, name):
+        """A certificate for DNS:NAME signed by the test CA (certs/NAME.pem);
+        returns the pair's name for add_relay(cert=...)."""
+        c = self.path("certs")
+        subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", "%s/%s.key" % (c, name),
+                        "-subj", "/CN=" + name, "-out", "%s/%s.csr" % (c, name)],
+                       check=True, capture_output=True, timeout=30)
+        with open("%s/%s.ext" % (c, name), "w", encoding="ascii") as f:
+            f.write("basicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n"
+                    "subjectAltName=DNS:%s\n" % name)
+        subprocess.run(["openssl", "x509", "-req", "-in", "%s/%s.csr" % (c, name), "-CA",
+                        c + "/ca.pem", "-CAkey", c + "/ca.key", "-set_serial", "0x5e11d",
+                        "-days", "30", "-extfile", "%s/%s.ext" % (c, name),
+                        "-out", "%s/%s.pem" % (c, name)], check=True, capture_output=True,
+                       timeout=30)
+        return name
+
     def add_partner(self, partner, relay=None, name=None, cert="server"):
         """Add PARTNER with its own relay, or on RELAY (shared host and port).
 

@@ -60,7 +60,10 @@ def main():
     beta = inst.add_partner(Partner("beta", username="beta-user", password="beta-secret-pw"), shared)
     gamma = inst.add_partner(Partner("gamma", username="gamma-user", password="gamma-secret-pw"), shared)
     # Verified TLS (tls = secure, the default for a name: VERIFY:112+CN):
-    # a relay whose certificate (from the trusted CA) names another host.
+    # a relay with a certificate for its name, and one whose certificate
+    # (from the same trusted CA) names another host.
+    named = inst.add_partner(Partner("named"), name="relay.test.invalid",
+                             cert=inst.named_cert("relay.test.invalid"))
     wrongcert = inst.add_partner(Partner("wrongcert"), name="wrongcert.test.invalid", cert="wrong")
     faults = {}
     for pid, fault in (("refused", None), ("rcpt451", "rcpt451"),
@@ -83,6 +86,7 @@ def main():
                    rcpt_options=("NOTIFY=SUCCESS,FAILURE",))
     t2 = inst.send(hdr("acme", "finance-report"), rcpts=("ann@dest.example",))
     tw = inst.send(hdr("wrongcert", "custom"))
+    tn = inst.send(hdr("named", "custom"), rcpts=("Zoe@Dest.Example",))
     # 2. Global and unclassified: the global relay with the platform login.
     t3 = inst.send(hdr("acme", "account-security"))
     t4 = inst.send([])
@@ -106,7 +110,7 @@ def main():
             refused.update(e.recipients)
         except smtplib.SMTPException as e:
             refused[form] = str(e)
-    settled = inst.wait_settled([tw, t1, t2, t3, t4, t5, t6, t7] + list(tf.values()), 120)
+    settled = inst.wait_settled([tn, tw, t1, t2, t3, t4, t5, t6, t7] + list(tf.values()), 120)
     check(settled, "every message delivered and the queue empty", None if settled else inst)
 
     p = arrival(inst, t1, "acme", acme.sender, acme.sender, acme.username,
@@ -119,6 +123,9 @@ def main():
     if got_params != want_params:
         p.append("RCPT parameters: got %r, want %r" % (got_params, want_params))
     check(not p, "partner route: relay, login, TLS, sender, recipients, NOTIFY/ORCPT %s" % p)
+    pn = arrival(inst, tn, "named", named.sender, named.sender, named.username,
+                 rcpts=["Zoe@Dest.Example"])
+    check(not pn, "tls = secure: verified certificate and name, the partner's login %s" % pn)
     pw = arrival(inst, tw, "global", FALLBACK_SENDER, FALLBACK_SENDER, GLOBAL_USER)
     wrong_auth = smtest.spool.read_auth_events(inst.spool_dir, "wrongcert")
     check(not pw and not wrong_auth,
