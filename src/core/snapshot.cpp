@@ -51,6 +51,13 @@ SnapshotResult load_snapshot(const std::string& config_path, std::uint64_t gener
         if (p.active && p.tls == TlsLevel::encrypt)
             res.warnings.push_back(
                 Diag{snap->partners.path, p.line, "", "tls", unverified_warning(p)});
+    // Port 0 is a valid number (rule 3) but no relay listens there: such a
+    // partner is active and every message of it can only fall back.
+    for (const Partner& p : snap->partners.partners)
+        if (p.active && p.port && *p.port == 0)
+            res.warnings.push_back(Diag{snap->partners.path, p.line, "", "port",
+                                        "partner " + p.id + ": port 0: no relay listens there, "
+                                        "every message routed to it falls back to the global relay"});
     res.snapshot = std::move(snap);
     return res;
 }

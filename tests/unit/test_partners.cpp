@@ -237,6 +237,36 @@ START_TEST(tls_fingerprint_validation) {
 }
 END_TEST
 
+START_TEST(port_zero_is_warned_about_in_the_snapshot) {
+    // Port 0 keeps the partner active (a number 0-65535) but can only fail:
+    // -n, --check and the daemon print the snapshot's warnings.
+    auto warned = [](const std::string& port) {
+        std::string path = temp_file("[acme]\nhost = 127.0.0.1\nport = " + port +
+                                         "\nusername = u\npassword = pw-port-zero\n"
+                                         "sender = a@acme.example\ntls = encrypt\n",
+                                     0600, "prm-port-warn");
+        std::string conf = temp_file("[milter]\nfallback_sender = noreply@platform.example\n"
+                                     "allowed_private_relays = 127.0.0.0/8\npartners = " + path + "\n",
+                                     0644, "prm-port-conf");
+        SnapshotResult r = load_snapshot(conf);
+        unlink(path.c_str());
+        unlink(conf.c_str());
+        ck_assert_msg(r.snapshot != nullptr, "snapshot failed to load");
+        ck_assert_msg(r.snapshot->partners.active_count() == 1, "port %s: partner not active",
+                      port.c_str());
+        std::string all;
+        for (const Diag& d : r.warnings) all += d.str() + "\n";
+        return all;
+    };
+    std::string zero = warned("0");
+    ck_assert_msg(zero.find(":1: ") != std::string::npos &&
+                      zero.find("partner acme: port 0: no relay listens there") != std::string::npos,
+                  "port 0: no warning with the partner's line in:\n%s", zero.c_str());
+    std::string ok = warned("587");
+    ck_assert_msg(ok.find("port 0") == std::string::npos, "port 587: got\n%s", ok.c_str());
+}
+END_TEST
+
 START_TEST(tls_encrypt_is_warned_about_in_the_snapshot) {
     // -n, --check and the probe print the snapshot's warnings: an explicit
     // encrypt must be among them, a verified level must not.
@@ -646,6 +676,7 @@ Suite* suite_partners() {
     tcase_add_test(tc, missing_or_malformed_sender_deactivates);
     tcase_add_test(tc, port_range_and_syntax);
     tcase_add_test(tc, tls_levels);
+    tcase_add_test(tc, port_zero_is_warned_about_in_the_snapshot);
     tcase_add_test(tc, tls_default_is_secure_for_a_dns_name);
     tcase_add_test(tc, tls_ip_literal_needs_fingerprint_or_explicit_encrypt);
     tcase_add_test(tc, tls_fingerprint_validation);
