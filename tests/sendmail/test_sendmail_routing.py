@@ -69,7 +69,7 @@ def main():
     for pid, fault in (("refused", None), ("rcpt451", "rcpt451"),
                        ("greet421", "greet421"), ("nostarttls", "nostarttls"),
                        ("badtls", "badtls"), ("mail451", "mail451"), ("data451", "data451"),
-                       ("rcpt550", "rcpt550")):
+                       ("rcpt550", "rcpt550"), ("auth535", "auth535")):
         p = Partner(pid)
         inst.add_partner(p)
         if fault:
@@ -160,6 +160,15 @@ def main():
           "partner 5xx: bounce to the partner sender, not a fallback")
     check(bool(bounced) and "PTNRELAY" in bounced[0]["data"],
           "the bounce text shows the pseudo-domain address")
+
+    # AUTH 535: Sendmail carries on without AUTH; the relay refuses MAIL
+    # (530, permanent), so the message bounces instead of falling back.
+    t10 = inst.send(hdr("auth535", "custom"))
+    bounced = smtest.spool.wait_for(
+        lambda: [m for m in inst.arrivals() if m["server"] == "global"
+                 and m["rcpts"] == [faults["auth535"].sender] and m["mail_from"] == ""], 60, 0.2)
+    check(bool(bounced) and not inst.arrivals(t10),
+          "AUTH 535 then 530 at MAIL: a bounce to the partner sender, not a fallback")
 
     # 7. No partner password offered to any other server.
     leaks = [ev for ev in smtest.spool.read_auth_events(inst.spool_dir)
