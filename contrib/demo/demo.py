@@ -5,25 +5,36 @@ What it is: the demo of README command 1 (run it through demo.sh). It
 builds, in one temporary directory, a private Postfix generated from
 contrib/postfix/, fake SMTP relays (the platform's global relay and one per
 partner) and the real milter and tables tool, using the integration test
-harness (tests/integration/prmtest.py). It then submits one message per
+harness (tests/integration/prmtest.py). The partner relays present
+certificates of a private demo CA (tests/lib/mkcerts.sh), which the
+milter's [milter] relay_cafile names and the partner transports trust: the
+default tls level, secure, sends a partner's password only to a relay whose
+certificate verifies for its host name. It then submits one message per
 category (the eleven eligible ones, one global and one unclassified) for
-each of four sample partners:
+each of five sample partners:
 
-  acme       complete: eligible mail leaves through acme's relay, as acme
+  acme       complete: eligible mail leaves through acme's relay, as acme,
+             over a verified TLS session
   nopass     no password: inactive, everything through the global relay
   nosender   no sender address: inactive, everything through the global relay
   down       complete, but its relay does not answer: eligible mail falls
              back to the global relay with the platform's own From
+  badcert    complete, but its relay presents a certificate for another
+             name (wrong.example): Postfix refuses it before AUTH, so the
+             mail falls back like down's and the relay never sees a login
 
 and prints one row per message: category, partner, expected route, the
 relay it landed on, the From address seen there, the AUTH identity used,
-and the milter's reason. Then a one-line summary.
+the TLS session that carried it (protocol as the relay recorded it, trust
+as Postfix logged it), the milter's reason, and for a fallback the cause
+Postfix logged for the partner relay. Then a summary.
 
-Contract: exit 0 when every message landed where the rules say, 1 when
-not, 77 when it cannot run (not root, no Postfix). Everything it started
-(Postfix, milter, relays) is stopped on every exit path, Ctrl-C and
-SIGTERM included. PRM_BUILDDIR names the build tree; PRM_KEEP=1 keeps the
-temporary directory. No password is printed.
+Contract: exit 0 when every message landed where the rules say (partner
+mail over a verified session, fallbacks for the right cause, no AUTH at
+badcert's relay), 1 when not, 77 when it cannot run (not root, no
+Postfix). Everything it started (Postfix, milter, relays) is stopped on
+every exit path, Ctrl-C and SIGTERM included. PRM_BUILDDIR names the build
+tree; PRM_KEEP=1 keeps the temporary directory. No password is printed.
 
 The demo's configuration is in MILTER_CONF and PARTNERS below.
 """
@@ -40,6 +51,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)),
 import prmtest  # noqa: E402
 from prmtest import Partner  # noqa: E402
 
+sys.path.insert(0, HERE)
+import maillog  # noqa: E402  (contrib/demo/maillog.py)
+
 # ---------------------------------------------------------------------------
 # The demo's configuration (partner-relay-milter.conf(5)). {socket} and
 # {partners} are filled in with the private instance's values.
@@ -53,6 +67,9 @@ trusted_networks = 127.0.0.1/32
 # unless allowed here.
 allowed_private_relays = 127.0.0.0/8
 fallback_sender = noreply@platform.example
+# The private CA that signed the partner relays' certificates: the only CA
+# the partner transports trust (partner-relay-tables prints the lines).
+relay_cafile = {cafile}
 user = nobody
 log_level = info
 
@@ -61,13 +78,18 @@ log_level = info
 account-security = global
 """
 
-# The partner table: (id, fields left out, its relay is down).
+# The partner table: (id, fields left out, its relay is down, the
+# certificate its relay presents: mkcerts.sh's "server" is for localhost,
+# "wrong" for wrong.example only).
 PARTNERS = [
-    ("acme", (), False),
-    ("nopass", ("password",), False),
-    ("nosender", ("sender",), False),
-    ("down", (), True),
+    ("acme", (), False, "server"),
+    ("nopass", ("password",), False, "server"),
+    ("nosender", ("sender",), False, "server"),
+    ("down", (), True, "server"),
+    ("badcert", (), False, "wrong"),
 ]
+# Why each partner's eligible mail falls back: Postfix's logged cause.
+FALLBACK_CAUSE = {"down": "Connection refused", "badcert": "hostname mismatch"}
 # ---------------------------------------------------------------------------
 
 ELIGIBLE = ["verification-link", "verification-url", "kyb-info-request",
@@ -86,7 +108,8 @@ class DemoInstance(prmtest.Instance):
         """partners.conf as the harness writes it, milter.conf from MILTER_CONF."""
         super().write_milter_config()
         self._write("milter.conf", MILTER_CONF.format(
-            socket=self.milter_socket(), partners=self.path("partners.conf")), 0o644)
+            socket=self.milter_socket(), partners=self.path("partners.conf"),
+            cafile=self.relay_cafile), 0o644)
 
 
 def expected(pid, category):
@@ -94,7 +117,7 @@ def expected(pid, category):
     glob = ("global", "global", APP, prmtest.GLOBAL_USER)
     if category not in ELIGIBLE or pid in ("nopass", "nosender"):
         return glob
-    if pid == "down":
+    if pid in FALLBACK_CAUSE:
         fb = prmtest.FALLBACK_SENDER
         return ("partner>fallback", "global", fb, prmtest.GLOBAL_USER)
     p = PARTNER_OBJS[pid]
@@ -106,15 +129,16 @@ PARTNER_OBJS = {}
 
 def start(inst):
     """Add the sample partners (and their relays) and start INST."""
-    for pid, omit, down in PARTNERS:
-        PARTNER_OBJS[pid] = inst.add_partner(Partner(pid, omit=omit), no_relay=down)
+    for pid, omit, down, cert in PARTNERS:
+        PARTNER_OBJS[pid] = inst.add_partner(Partner(pid, omit=omit), no_relay=down,
+                                             cert=cert)
     inst.start()
 
 
 def send_all(inst):
     """Submit one message per category per partner; return [(pid, cat, token)]."""
     sent = []
-    for pid, _, _ in PARTNERS:
+    for pid, _, _, _ in PARTNERS:
         for cat in CATEGORIES:
             headers = [("X-Partner-Id", pid)]
             if cat != "unclassified":
@@ -132,28 +156,65 @@ def reason_of(inst, token):
     return "?"
 
 
-def row(inst, pid, cat, token):
-    """One table row (list of cells) and whether it is as expected."""
+def tls_cell(msg, deliveries):
+    """The TLS session that carried MSG: the relay's protocol, Postfix's trust."""
+    if not msg.get("tls"):
+        return "none"
+    trust = "?"
+    for d in deliveries:
+        if d.status == "sent" and d.relay.endswith(":%d" % msg["relay_port"]):
+            trust = (d.tls or "?").lower()
+    return "%s %s" % (msg.get("tls_version") or "TLS", trust)
+
+
+def cause_cell(deliveries):
+    """What Postfix logged for the relay it gave up on ('-' if nothing)."""
+    causes = [d.cause for d in deliveries if d.cause]
+    return causes[0] if causes else "-"
+
+
+def row(inst, log, pid, cat, token):
+    """One table row (list of cells) and whether it is as expected.
+
+    LOG is maillog.parse() of the instance's maillog. As expected means:
+    one arrival, at the expected relay, with the expected From and AUTH
+    identity, over TLS, verified by Postfix when it is a partner relay,
+    and for a fallback the partner relay failed for the partner's cause.
+    """
     label, server, from_addr, auth = expected(pid, cat)
+    deliveries = [log[q] for q in inst.queue_ids(token) if q in log]
     got = inst.arrivals(token)
+    tls, cause = "-", cause_cell(deliveries)
     if len(got) == 1:
         m = got[0]
+        m["relay_port"] = inst.relays[m["server"]].port
+        tls = tls_cell(m, deliveries)
         have = (m["server"], email.utils.parseaddr(m.get("from_header") or "")[1],
                 m["auth_user"] or "-")
     else:
         have = ("%d arrivals" % len(got), "-", "-")
-    ok = have == (server, from_addr, auth)
-    return [cat, pid, label, have[0], have[1], have[2], reason_of(inst, token),
-            "ok" if ok else "WRONG"], ok
+    ok = have == (server, from_addr, auth) and tls.split()[0].startswith("TLS")
+    if label == "partner":
+        ok = ok and tls.endswith(" verified")
+    if label == "partner>fallback":
+        ok = ok and FALLBACK_CAUSE[pid] in cause
+    return [cat, pid, label, have[0], have[1], have[2], tls, reason_of(inst, token),
+            cause, "ok" if ok else "WRONG"], ok
 
 
 def print_table(rows):
-    """Print ROWS under a header, columns padded to their widest cell."""
+    """Print ROWS under a header, columns padded to their widest cell
+    (at least two spaces between columns; cells hold single spaces only)."""
     head = ["category", "partner", "expected route", "landed at", "From seen",
-            "AUTH user", "milter reason", ""]
+            "AUTH user", "TLS at relay", "milter reason", "fallback cause", ""]
     widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
     for r in [head, ["-" * w for w in widths]] + rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+
+
+def auth_at(inst, pid):
+    """AUTH attempts the relay of partner PID saw."""
+    return [e for e in inst.auth_events() if e.get("server") == PARTNER_OBJS[pid].relay]
 
 
 def demo(inst):
@@ -161,22 +222,30 @@ def demo(inst):
     t0 = time.monotonic()
     start(inst)
     print("demo: partners: acme (complete), nopass (no password), nosender (no sender),"
-          " down (relay not answering)")
+          " down (relay not answering),\n      badcert (its relay's certificate is for"
+          " wrong.example); relay_cafile = the demo CA")
     sent = send_all(inst)
     print("demo: sent %d messages, waiting for delivery ..." % len(sent), flush=True)
     settled = inst.wait_settled([t for _, _, t in sent], timeout=SETTLE_SECONDS)
-    results = [row(inst, pid, cat, tok) for pid, cat, tok in sent]
+    log = maillog.parse(inst.maillog())
+    results = [row(inst, log, pid, cat, tok) for pid, cat, tok in sent]
     print()
     print_table([r for r, _ in results])
     good = sum(1 for _, ok in results if ok)
+    logins = auth_at(inst, "badcert")
     print()
     print("expected route: partner = the partner's relay as the partner; global = the"
           " platform's relay as the platform;\npartner>fallback = the partner relay failed,"
-          " so the global relay with the platform's From (fallback_sender).")
+          " so the global relay with the platform's From (fallback_sender).\n"
+          "TLS at relay: protocol the relay negotiated, and Postfix's trust in its"
+          " certificate (verified: signed by\nrelay_cafile's CA for the relay's name;"
+          " the global relay is the site's relayhost at level encrypt).")
+    print("demo: AUTH commands badcert's relay received: %d (a password goes only to a"
+          " relay whose certificate verifies)" % len(logins))
     print("demo: %d messages, %d where expected%s (%.1f s)" % (
         len(results), good, "" if settled else ", queue NOT empty",
         time.monotonic() - t0))
-    if good != len(results) or not settled:
+    if good != len(results) or not settled or logins:
         print(inst.diagnostics())
         return 1
     return 0

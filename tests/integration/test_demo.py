@@ -5,8 +5,13 @@ Runs contrib/demo/demo.sh against this build tree, as `contrib/run.sh demo`
 does, and checks its exit status (0: every message where the rules say),
 its summary line, and that the table has exactly one row per partner and
 category with the route the rules give (acme complete, nopass and nosender
-inactive, down falling back), each marked ok. Also: demo.sh refuses a
-build tree without the programs (exit 2). About 12 s.
+inactive, down falling back because its relay refuses connections, badcert
+falling back because its relay's certificate does not verify under the
+default tls level, secure), each with the From address and the TLS session
+the rules give (acme's mail over a session Postfix verified against the
+demo CA of relay_cafile) and marked ok, and that badcert's relay never
+received an AUTH command. Also: demo.sh refuses a build tree without the
+programs (exit 2). About 15 s.
 Exit 77 (skip) unless root with Postfix installed.
 """
 
@@ -25,7 +30,10 @@ ELIGIBLE = ["verification-link", "verification-url", "kyb-info-request",
             "aml-alert", "expiration-reminder", "webhook-failure",
             "finance-report", "admin-notification"]
 OTHER = ["account-security", "unclassified"]
-PARTNERS = ["acme", "nopass", "nosender", "down"]
+PARTNERS = ["acme", "nopass", "nosender", "down", "badcert"]
+# Why a partner's eligible mail falls back, as Postfix logs it.
+CAUSE = {"down": "Connection refused", "badcert": "hostname mismatch"}
+COLUMNS = 10  # category ... fallback cause, ok
 
 
 def want_route(partner, category):
@@ -33,6 +41,17 @@ def want_route(partner, category):
     if category in OTHER or partner in ("nopass", "nosender"):
         return "global"
     return "partner" if partner == "acme" else "partner>fallback"
+
+
+def want_from(route):
+    """The From address the relay must see for ROUTE."""
+    return {"partner": "mail@acme.example", "global": "app@platform.example",
+            "partner>fallback": prmtest.FALLBACK_SENDER}[route]
+
+
+def cells_of(line):
+    """The cells of a table line (columns are two or more spaces apart)."""
+    return re.split(r" {2,}", line.strip())
 
 
 class Demo(unittest.TestCase):
@@ -57,8 +76,8 @@ class Demo(unittest.TestCase):
     def test_table_has_every_row(self):
         rows = {}
         for line in self.out.splitlines():
-            cells = line.split()
-            if len(cells) == 8 and cells[1] in PARTNERS:
+            cells = cells_of(line)
+            if len(cells) == COLUMNS and cells[1] in PARTNERS:
                 rows.setdefault((cells[1], cells[0]), []).append(cells)
         for p in PARTNERS:
             for c in ELIGIBLE + OTHER:
@@ -72,9 +91,24 @@ class Demo(unittest.TestCase):
                     landed = "acme" if want_route(p, c) == "partner" else "global"
                     self.assertEqual(cells[3], landed, "landed at: got %r, want %r"
                                      % (cells[3], landed))
-                    self.assertEqual(cells[7], "ok", "row: got %r, want it ok" % cells)
+                    route = want_route(p, c)
+                    self.assertEqual(cells[4], want_from(route), "From seen: got %r, want %r"
+                                     % (cells[4], want_from(route)))
+                    # TLS at relay: every landing over TLS; a partner's
+                    # relay only over a session Postfix verified.
+                    self.assertRegex(cells[6], r"^TLSv1\.[23] ", "TLS at relay: %r" % cells)
+                    if route == "partner":
+                        self.assertEqual(cells[6].split()[1], "verified",
+                                         "TLS to the partner relay: %r" % cells)
+                    if route == "partner>fallback":
+                        self.assertIn(CAUSE[p], cells[8], "fallback cause: %r" % cells)
+                    self.assertEqual(cells[9], "ok", "row: got %r, want it ok" % cells)
         self.assertEqual(len(rows), len(PARTNERS) * (len(ELIGIBLE) + len(OTHER)),
                          "table rows: got %d distinct" % len(rows))
+
+    def test_unverified_relay_saw_no_auth(self):
+        want = "demo: AUTH commands badcert's relay received: 0 "
+        self.assertIn(want, self.out, "want %r in\n%s" % (want, self.out))
 
     def test_no_password_printed(self):
         leaked = re.findall(r"\S+-secret-pw|platform-global-secret", self.out)
