@@ -31,7 +31,7 @@ Postfix logged for the partner relay. Then a summary.
 
 Contract: exit 0 when every message landed where the rules say (partner
 mail over a verified session, fallbacks for the right cause, no AUTH at
-badcert's relay), 1 when not, 77 when it cannot run (not root, no
+badcert's relay, no X-Partner-Id header at any relay), 1 when not, 77 when it cannot run (not root, no
 Postfix). Everything it started (Postfix, milter, relays) is stopped on
 every exit path, Ctrl-C and SIGTERM included. PRM_BUILDDIR names the build
 tree; PRM_KEEP=1 keeps the temporary directory. No password is printed.
@@ -178,7 +178,7 @@ def row(inst, log, pid, cat, token):
 
     LOG is maillog.parse() of the instance's maillog. As expected means:
     one arrival, at the expected relay, with the expected From and AUTH
-    identity, over TLS, verified by Postfix when it is a partner relay,
+    identity and no X-Partner-Id header, over TLS, verified by Postfix when it is a partner relay,
     and for a fallback the partner relay failed for the partner's cause.
     """
     label, server, from_addr, auth = expected(pid, cat)
@@ -191,9 +191,13 @@ def row(inst, log, pid, cat, token):
         tls = tls_cell(m, deliveries)
         have = (m["server"], email.utils.parseaddr(m.get("from_header") or "")[1],
                 m["auth_user"] or "-")
+        tenant = prmtest.header_values(m, "X-Partner-Id")
     else:
-        have = ("%d arrivals" % len(got), "-", "-")
-    ok = have == (server, from_addr, auth) and tls.split()[0].startswith("TLS")
+        have, tenant = ("%d arrivals" % len(got), "-", "-"), []
+    # The milter deletes X-Partner-Id once it has decided ([headers]
+    # strip_partner): the platform's tenant id reaches no relay.
+    ok = have == (server, from_addr, auth) and tls.split()[0].startswith("TLS") \
+        and not tenant
     if label == "partner":
         ok = ok and tls.endswith(" verified")
     if label == "partner>fallback":
@@ -240,12 +244,16 @@ def demo(inst):
           "TLS at relay: protocol the relay negotiated, and Postfix's trust in its"
           " certificate (verified: signed by\nrelay_cafile's CA for the relay's name;"
           " the global relay is the site's relayhost at level encrypt).")
+    tenant = [m["server"] for m in inst.arrivals()
+              if prmtest.header_values(m, "X-Partner-Id")]
+    print("demo: messages that reached a relay with X-Partner-Id: %d (the milter deletes"
+          " it once it has decided)" % len(tenant))
     print("demo: AUTH commands badcert's relay received: %d (a password goes only to a"
           " relay whose certificate verifies)" % len(logins))
     print("demo: %d messages, %d where expected%s (%.1f s)" % (
         len(results), good, "" if settled else ", queue NOT empty",
         time.monotonic() - t0))
-    if good != len(results) or not settled or logins:
+    if good != len(results) or not settled or logins or tenant:
         print(inst.diagnostics())
         return 1
     return 0

@@ -17,11 +17,12 @@ that relay failed, the cause it logged then with " (cached session)"
 appended; None when there was none.
 Both are matched by smtp(8) process: one process delivers one message at
 a time and logs its TLS session and connection problems before the
-delivery line, so interleaved processes do not mix.
+delivery line, so interleaved processes do not mix. A cached session
+(which scache(8) may hand to another process) takes the trust word and
+the cause last logged for its relay by any process.
 
-Limits: Postfix 3.x log wording (Debian 12's 3.7); a cached connection
-keeps the trust word of the session it was opened with (which is the same
-session). Thread safety: none needed (pure function). Standard library only.
+Limits: Postfix 3.x log wording (Debian 12's 3.7). Thread safety: none
+needed (pure function). Standard library only.
 """
 
 import re
@@ -60,18 +61,19 @@ def _problem(msg):
     return None, None
 
 
-def _cached_cause(by_port, key, relay):
+def _cached_cause(by_port, relay):
     """The cause logged when the cached session behind RELAY was opened."""
     port = _PORT.search(relay)
-    cause = by_port.get((key, port.group(1))) if port else None
+    cause = by_port.get(port.group(1)) if port else None
     return cause + " (cached session)" if cause else None
 
 
 def parse(text):
     """{queue id: Delivery} from maillog TEXT (see the header)."""
     sessions = {}   # (service, pid) -> {relay: (trust, version)}
+    any_session = {}  # relay -> (trust, version) of its last session, any process
     problems = {}   # (service, pid) -> first problem since its last delivery
-    by_port = {}    # ((service, pid), port) -> last problem with that relay
+    by_port = {}    # port -> last problem logged with that relay, any process
     out = {}
     for line in text.splitlines():
         m = _PROC.search(line)
@@ -81,19 +83,24 @@ def parse(text):
         t = _TLS.match(msg)
         if t:
             sessions.setdefault(key, {})[t.group(2)] = (t.group(1), t.group(3))
+            any_session[t.group(2)] = (t.group(1), t.group(3))
             continue
         d = _DELIVERY.match(msg)
         if d:
             qid, relay, conn_use, status = d.groups()
-            trust, version = sessions.get(key, {}).get(relay, (None, None))
+            cached = conn_use is not None and int(conn_use) > 1
+            # A cached session may have been opened by another smtp(8)
+            # process (scache(8) shares them).
+            trust, version = sessions.get(key, {}).get(relay) or \
+                (any_session.get(relay) if cached else None) or (None, None)
             cause = problems.pop(key, None)
-            if cause is None and conn_use and int(conn_use) > 1:
-                cause = _cached_cause(by_port, key, relay)
+            if cause is None and cached:
+                cause = _cached_cause(by_port, relay)
             out[qid] = Delivery(relay, status, trust, version, cause)
             continue
         cause, port = _problem(msg)
         if cause and key not in problems:
             problems[key] = cause
             if port:
-                by_port[(key, port)] = cause
+                by_port[port] = cause
     return out

@@ -9,8 +9,8 @@ inactive, down falling back because its relay refuses connections, badcert
 falling back because its relay's certificate does not verify under the
 default tls level, secure), each with the From address and the TLS session
 the rules give (acme's mail over a session Postfix verified against the
-demo CA of relay_cafile) and marked ok, and that badcert's relay never
-received an AUTH command. Also: demo.sh refuses a build tree without the
+demo CA of relay_cafile) and marked ok, that badcert's relay never
+received an AUTH command, and that no relay saw the X-Partner-Id header. Also: demo.sh refuses a build tree without the
 programs (exit 2). About 15 s.
 Exit 77 (skip) unless root with Postfix installed.
 """
@@ -108,6 +108,10 @@ class Demo(unittest.TestCase):
 
     def test_unverified_relay_saw_no_auth(self):
         want = "demo: AUTH commands badcert's relay received: 0 "
+        self.assertIn(want, self.out, "want %r in\n%s" % (want, self.out))
+
+    def test_tenant_header_reached_no_relay(self):
+        want = "demo: messages that reached a relay with X-Partner-Id: 0 "
         self.assertIn(want, self.out, "want %r in\n%s" % (want, self.out))
 
     def test_no_password_printed(self):
