@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """summarize.py - count every test case that `make check` ran, across builds.
 
-Usage: summarize.py BUILDDIR [BUILDDIR ...] [--extra NAME=pass|fail ...]
+Usage: summarize.py BUILDDIR[=STATUS] ... [--extra NAME=pass|fail ...]
 
 Walks each build directory for automake's *.trs result files and reads the
 matching *.log to count the cases inside one test program:
@@ -13,6 +13,9 @@ A test program whose log has none of these counts as one case with the
 result automake recorded. A program that failed (or errored) but whose log
 counted no failure adds one failure, so a crash is never hidden.
 --extra adds a named step that is not an automake test (distcheck).
+BUILDDIR=STATUS gives the exit status of that build's `make check`: when it
+is not 0 but no counted case failed (the build broke, or a step that is no
+automake test, such as the fuzz smoke, failed), one failure is added.
 Prints one line per build and, last, "N passed, N failed, N skipped";
 exit status 1 when anything failed.
 """
@@ -114,14 +117,19 @@ def main(argv):
         if a == "--extra":
             extras.append(next(it))
         else:
-            dirs.append(a)
+            d, _, st = a.partition("=")
+            dirs.append((d, int(st or 0)))
     P = F = S = 0
-    for d in dirs:
+    for d, status in dirs:
         if not os.path.isdir(d):
             print("%s: not built" % d)
             F += 1
             continue
         p, f, s, failed = summarize(d)
+        if status and not f:
+            f = 1
+            failed.append("make check exited %d outside the counted tests: see its output"
+                          % status)
         print("%s: %d passed, %d failed, %d skipped%s"
               % (d, p, f, s, (" (" + ", ".join(failed) + ")") if failed else ""))
         P, F, S = P + p, F + f, S + s

@@ -68,7 +68,16 @@ build_one() {
     name=$1
     mkdir -p "$BUILDDIR/fuzz-bin" "$BUILDDIR/fuzz-obj"
     objs=$(object "$SRCDIR/$name.cc") || return 1
+    # An entry with a '*' (core/*.cpp) is expanded below $TOP_SRCDIR/src, so
+    # a target that needs the whole core keeps linking when files are added.
+    srcs=""
     for s in $(echo "$2" | tr ',' ' '); do
+        case "$s" in
+        *'*'*) srcs="$srcs $(cd "$TOP_SRCDIR/src" && echo $s)" ;;
+        *) srcs="$srcs $s" ;;
+        esac
+    done
+    for s in $srcs; do
         o=$(object "$TOP_SRCDIR/src/$s") || return 1
         objs="$objs $o"
     done
