@@ -1,6 +1,7 @@
 // config.cpp - validate the main configuration into an immutable Config.
 //
 // What: one table (kKeys) names every fixed key of [milter] and [headers]
+// (the [oauth] keys have their own table in config_oauth.cpp)
 // with its type, default, reloadability, summary, a setter that validates a
 // raw value and a getter that renders the effective one. The same table
 // drives the parser, config_keys() (man page test) and dump_config() (-n).
@@ -15,6 +16,7 @@
 //
 // Thread safety: pure functions; the key table is immutable.
 #include "core/config.hpp"
+#include "core/config_keys.hpp"
 #include "core/strutil.hpp"
 
 #include <arpa/inet.h>
@@ -29,27 +31,10 @@
 #include "core/rfc5322.hpp"
 
 namespace prm {
-namespace {
 
-using Setter = bool (*)(Config&, const std::string& value, std::string& expected);
-using Getter = std::string (*)(const Config&);
+// ---- small value parsers shared with the other key tables (config_keys.hpp)
 
-struct KeyDef {
-    KeyInfo info;
-    Setter set;
-    Getter get;
-};
-
-// ---- small value parsers -------------------------------------------------
-
-
-
-std::string join(const std::vector<std::string>& parts) {
-    std::string out;
-    for (const auto& p : parts) out += (out.empty() ? "" : ", ") + p;
-    return out;
-}
-
+namespace keys {
 
 // A whole decimal number in [LO, HI]; no sign, no spaces, bounded length.
 bool parse_int(const std::string& v, long lo, long hi, int& out) {
@@ -64,6 +49,7 @@ bool parse_int(const std::string& v, long lo, long hi, int& out) {
     return true;
 }
 
+// yes/no, true/false, 1/0 (case-insensitive).
 bool parse_bool(const std::string& v, bool& out) {
     std::string l = ascii_lower(v);
     if (l == "yes" || l == "true" || l == "1") return out = true, true;
@@ -85,6 +71,41 @@ bool valid_token(std::string_view v) {
     return std::none_of(v.begin(), v.end(),
                         [](char c) { return static_cast<unsigned char>(c) <= 32 || c == 127; });
 }
+
+// An octal file mode of 3 or 4 digits, at most 0777 (no setuid, setgid or
+// sticky bit: they mean nothing on a socket).
+bool parse_mode(const std::string& v, unsigned& out) {
+    if (v.size() < 3 || v.size() > 4) return false;
+    unsigned n = 0;
+    for (char c : v) {
+        if (c < '0' || c > '7') return false;
+        n = n * 8 + static_cast<unsigned>(c - '0');
+    }
+    if (n > 0777) return false;
+    out = n;
+    return true;
+}
+
+// "0660".
+std::string mode_text(unsigned m) {
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "%04o", m & 0777u);
+    return buf;
+}
+
+}  // namespace keys
+
+namespace {
+
+using namespace keys;
+
+std::string join(const std::vector<std::string>& parts) {
+    std::string out;
+    for (const auto& p : parts) out += (out.empty() ? "" : ", ") + p;
+    return out;
+}
+
+
 
 // A header name we write or look for: printable ASCII except ':', at most 64.
 bool valid_header_name(std::string_view v) {
@@ -139,25 +160,6 @@ std::string networks_text(const std::vector<Network>& nets) {
     return join(t);
 }
 
-// An octal file mode of 3 or 4 digits, at most 0777 (no setuid, setgid or
-// sticky bit: they mean nothing on a socket).
-bool parse_mode(const std::string& v, unsigned& out) {
-    if (v.size() < 3 || v.size() > 4) return false;
-    unsigned n = 0;
-    for (char c : v) {
-        if (c < '0' || c > '7') return false;
-        n = n * 8 + static_cast<unsigned>(c - '0');
-    }
-    if (n > 0777) return false;
-    out = n;
-    return true;
-}
-
-std::string mode_text(unsigned m) {
-    char buf[8];
-    std::snprintf(buf, sizeof buf, "%04o", m & 0777u);
-    return buf;
-}
 
 // ---- log levels ------------------------------------------------------------
 
@@ -289,6 +291,13 @@ const KeyDef kKeys[] = {
          return valid_service(v) && (c.partner_smtps_transport = v, true);
      },
      S(partner_smtps_transport)},
+    {{"milter", "partner_oauth_transport", "service", "partner-oauth", true,
+      "master.cf service for OAuth2 (XOAUTH2) partner relays"},
+     [](Config& c, const std::string& v, std::string& e) {
+         e = "a Postfix service name of a-z, 0-9 and '-'";
+         return valid_service(v) && (c.partner_oauth_transport = v, true);
+     },
+     S(partner_oauth_transport)},
     {{"milter", "implicit_tls_ports", "list", "465, 2465", true,
       "partner ports that speak TLS from the first byte (use the smtps transport)"},
      [](Config& c, const std::string& v, std::string& e) {
@@ -409,13 +418,28 @@ const KeyDef kKeys[] = {
 
 #undef S
 
+// Every fixed key: this file's table, then the tables of other sections.
+const std::vector<const KeyDef*>& all_keys() {
+    static const std::vector<const KeyDef*> all = [] {
+        std::vector<const KeyDef*> v;
+        for (const KeyDef& k : kKeys) v.push_back(&k);
+        for (const KeyDef& k : oauth_key_defs()) v.push_back(&k);
+        return v;
+    }();
+    return all;
+}
+
 const KeyDef* find_key(std::string_view section, std::string_view name) {
-    for (const KeyDef& k : kKeys)
-        if (section == k.info.section && name == k.info.name) return &k;
+    for (const KeyDef* k : all_keys())
+        if (section == k->info.section && name == k->info.name) return k;
     return nullptr;
 }
 
-const char* const kSections[] = {"milter", "headers", "categories", "classify", "fallback_senders"};
+// Sections whose keys are all in a key table.
+bool fixed_section(std::string_view s) { return s == "milter" || s == "headers" || s == "oauth"; }
+
+const char* const kSections[] = {"milter",   "headers",          "categories",
+                                 "classify", "fallback_senders", "oauth"};
 
 bool known_section(std::string_view s) {
     return std::find(std::begin(kSections), std::end(kSections), s) != std::end(kSections);
@@ -479,7 +503,7 @@ bool Network::contains(std::string_view a) const {
 const std::vector<KeyInfo>& config_keys() {
     static const std::vector<KeyInfo> keys = [] {
         std::vector<KeyInfo> v;
-        for (const KeyDef& k : kKeys) v.push_back(k.info);
+        for (const KeyDef* k : all_keys()) v.push_back(k->info);
         return v;
     }();
     return keys;
@@ -513,7 +537,7 @@ void check_structure(Loader& L) {
         if (!known_section(s.name))
             L.res.errors.push_back(Diag{L.ini.path, s.line, s.name, "",
                                         "unknown section (expected milter, headers, categories, "
-                                        "classify or fallback_senders)"});
+                                        "classify, fallback_senders or oauth)"});
     std::map<std::pair<std::string, std::string>, int> first;
     const auto& entries = L.ini.entries;
     L.skip.assign(entries.size(), false);
@@ -554,7 +578,7 @@ void apply_categories(Loader& L) {
 void apply_fixed(Loader& L, bool& have_fallback_sender) {
     for (std::size_t i = 0; i < L.ini.entries.size(); i++) {
         const IniEntry& e = L.ini.entries[i];
-        if (L.skip[i] || (e.section != "milter" && e.section != "headers")) continue;
+        if (L.skip[i] || !fixed_section(e.section)) continue;
         const KeyDef* k = find_key(e.section, e.key);
         if (!k) {
             L.error(e, "unknown key");
@@ -636,8 +660,8 @@ ConfigResult load_config_ini(const IniFile& ini) {
     Config cfg;
     cfg.path = ini.path;
     std::string ignored;
-    for (const KeyDef& k : kKeys)  // the table's defaults are the defaults
-        if (*k.info.default_value) k.set(cfg, k.info.default_value, ignored);
+    for (const KeyDef* k : all_keys())  // the table's defaults are the defaults
+        if (*k->info.default_value) k->set(cfg, k->info.default_value, ignored);
 
     Loader L{ini, res, cfg, {}};
     check_structure(L);
@@ -646,6 +670,7 @@ ConfigResult load_config_ini(const IniFile& ini) {
     apply_fixed(L, have_fallback_sender);
     apply_rules(L);
     check_headers(L);
+    check_oauth_section(ini, cfg, res.errors);
     if (!have_fallback_sender)
         res.errors.push_back(
             Diag{ini.path, 0, "milter", "fallback_sender",
@@ -675,7 +700,8 @@ ConfigResult load_config(const std::string& path) {
 std::string dump_config(const Config& cfg) {
     std::string out = "# effective configuration read from " + cfg.path + "\n";
     const char* section = "";
-    for (const KeyDef& k : kKeys) {
+    for (const KeyDef* kp : all_keys()) {
+        const KeyDef& k = *kp;
         if (std::strcmp(section, k.info.section) != 0) {
             section = k.info.section;
             out += std::string(out.size() > 0 && out.back() == '\n' ? "\n" : "") + "[" + section +

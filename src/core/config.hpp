@@ -45,6 +45,30 @@ struct Network {
 enum class Mode { enforce, shadow };
 enum class Mta { postfix, sendmail };
 
+#ifndef PRM_QUEUEDIR
+#define PRM_QUEUEDIR "/var/spool/postfix"
+#endif
+
+// [oauth]: the token broker partner-relay-tokend(8). The socket lies below
+// Postfix's queue directory so that smtp(8) reaches it chrooted or not as
+// socketmap:unix:private/NAME; NAME must not be a master.cf service name.
+struct OAuthConfig {
+    std::string socket = PRM_QUEUEDIR "/private/partner-relay-tokens";
+    unsigned socket_mode = 0660;
+    std::string socket_group = "postfix";  // empty: the broker user's group
+    std::string user;                      // empty: do not change user
+    std::string pidfile;
+    std::string cafile;                    // empty: the system CA store
+    int connect_timeout = 10;              // seconds, TCP + TLS handshake
+    int timeout = 30;                      // seconds, the whole token request
+    int refresh_margin = 1800;             // refresh this long before expiry (or at half life)
+    int expiry_safety = 600;               // stop serving a token this long before it expires
+    int retry_max = 300;                   // longest pause between failed fetches (backoff cap)
+    int max_response_size = 65536;         // bytes of a token endpoint's reply
+    std::string stats_file;                // empty: no metrics file
+    int stats_interval = 60;
+};
+
 // One documented key of the main configuration.
 struct KeyInfo {
     const char* section;
@@ -79,6 +103,7 @@ struct Config {
     std::string on_error = "accept";        // accept|tempfail when the milter fails internally
     std::string partner_transport = "partner";
     std::string partner_smtps_transport = "partner-smtps";
+    std::string partner_oauth_transport = "partner-oauth";  // auth = oauth2 partners
     std::vector<int> implicit_tls_ports = {465, 2465};
     std::string stats_file;                 // empty: no metrics file
     int stats_interval = 60;                // seconds
@@ -89,6 +114,9 @@ struct Config {
     std::string relay_cafile;               // CA bundle for partner relays; empty: system store
     bool partners_permissions_warn = false;  // partners_permissions = warn (else strict)
     bool allow_core_dumps = false;          // debug only: the core holds partner passwords
+
+    // [oauth]: partner-relay-tokend(8), the OAuth2 token broker.
+    OAuthConfig oauth;
 
     // [headers]
     std::string partner_header = "X-Partner-Id";

@@ -138,33 +138,44 @@ private:
     std::size_t skipped_ = 0;
 };
 
-// The guard's problem for P's host, or "" when the host passes.
-std::string host_problem(const Partner& p, const Config& cfg, Lookups& lookups,
+// The guard's problem for HOST of partner P (WHAT: "host" or "token URL
+// host", KEY the partner-table key), or "" when the host passes.
+std::string host_problem(const Partner& p, const std::string& host, const char* what,
+                         const char* key, const Config& cfg, Lookups& lookups,
                          const std::string& file, Diags& warnings) {
+    std::string name = std::string(what) + " " + host;
     unsigned char buf[16];
-    if (inet_pton(AF_INET, p.host.c_str(), buf) == 1 ||
-        inet_pton(AF_INET6, p.host.c_str(), buf) == 1) {
-        std::string kind = special_address_kind(p.host);
-        if (kind.empty() || allowed(cfg, p.host)) return "";
-        return "host " + p.host + " is " + article(kind) + " (not in allowed_private_relays)";
+    if (inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1) {
+        std::string kind = special_address_kind(host);
+        if (kind.empty() || allowed(cfg, host)) return "";
+        return name + " is " + article(kind) + " (not in allowed_private_relays)";
     }
     // Names cost a lookup: only for partners that would otherwise route.
     if (!p.active) return "";
-    const Lookup& l = lookups.get(ascii_lower(p.host));
+    const Lookup& l = lookups.get(ascii_lower(host));
     if (!l.checked) return "";
     if (!l.ok) {
-        warnings.push_back(Diag{file, p.line, p.id, "host",
-                                "host " + p.host + " does not resolve (" + l.err +
+        warnings.push_back(Diag{file, p.line, p.id, key,
+                                name + " does not resolve (" + l.err +
                                     "); not checked against private addresses"});
         return "";
     }
     for (const std::string& a : l.addrs) {
         std::string k = special_address_kind(a);
         if (!k.empty() && !allowed(cfg, a))
-            return "host " + p.host + " resolves to " + a + ", " + article(k) +
+            return name + " resolves to " + a + ", " + article(k) +
                    " (not in allowed_private_relays)";
     }
     return "";
+}
+
+// Make P inactive for WHY (a problem at KEY).
+void deactivate(PartnerTable& t, Partner& p, const char* key, const std::string& why) {
+    Diag d{t.path, p.line, p.id, key, why};
+    p.problems.push_back(d);
+    t.warnings.push_back(d);
+    p.reason = p.active ? why : p.reason + "; " + why;
+    p.active = false;
 }
 
 }  // namespace
@@ -212,13 +223,15 @@ void guard_with(PartnerTable& t, const Config& cfg, Diags& warnings, const HostR
     Lookups lookups(resolve, shared);
     for (Partner& p : t.partners) {
         if (p.host.empty()) continue;  // missing or invalid: already a problem
-        std::string why = host_problem(p, cfg, lookups, t.path, warnings);
-        if (why.empty()) continue;
-        Diag d{t.path, p.line, p.id, "host", why};
-        p.problems.push_back(d);
-        t.warnings.push_back(d);
-        p.reason = p.active ? why : p.reason + "; " + why;
-        p.active = false;
+        std::string why = host_problem(p, p.host, "host", "host", cfg, lookups, t.path, warnings);
+        if (!why.empty()) deactivate(t, p, "host", why);
+        // The token endpoint gets the client secret: same guard. A tenant's
+        // endpoint is Microsoft's fixed public host, not worth a lookup.
+        if (p.auth != AuthKind::oauth2 || p.oauth_token_host.empty() || !p.oauth_tenant.empty())
+            continue;
+        why = host_problem(p, p.oauth_token_host, "token URL host", "oauth_token_url", cfg, lookups,
+                           t.path, warnings);
+        if (!why.empty()) deactivate(t, p, "oauth_token_url", why);
     }
     if (lookups.skipped() > 0)
         warnings.push_back(Diag{t.path, 0, "", "",

@@ -33,15 +33,16 @@
 
 #include "core/ini.hpp"
 #include "core/partner_tls.hpp"
+#include "core/partners_build.hpp"
 #include "core/rfc5322.hpp"
 
 namespace prm {
 namespace {
 
-const char* const kPartnerKeys[] = {"host",       "port", "username",        "password",     "sender",
-                                    "categories", "tls",  "tls_fingerprint", "match_senders"};
-
-
+const char* const kPartnerKeys[] = {
+    "host",         "port",           "username",        "password",        "sender",
+    "categories",   "tls",            "tls_fingerprint", "match_senders",   "auth",
+    "oauth_client_id", "oauth_client_secret", "oauth_tenant", "oauth_token_url", "oauth_scope"};
 
 // Characters that would break a Postfix lookup table line, a "[host]:port"
 // next hop or the SASL "user:password" value.
@@ -91,6 +92,13 @@ std::optional<std::uint16_t> parse_port(const std::string& v) {
     return static_cast<std::uint16_t>(n);
 }
 
+}  // namespace
+
+// A DNS host name or an IPv4 dotted quad (partners_build.hpp).
+bool valid_relay_host(const std::string& h) { return valid_host(h); }
+
+namespace {
+
 // "user@domain" or "@domain", normalized; empty when malformed.
 std::string normalize_match(const std::string& m) {
     if (!m.empty() && m[0] == '@')
@@ -98,40 +106,14 @@ std::string normalize_match(const std::string& m) {
     return valid_addr_spec(m) ? normalize_address(m) : "";
 }
 
-// One partner section while it is being validated.
-struct Builder {
-    const std::string& file;
-    Partner& p;
-    std::map<std::string, const IniEntry*> seen;  // key -> entry
-
-    void problem(int line, const std::string& key, const std::string& msg) {
-        p.problems.push_back(Diag{file, line, p.id, key, msg});
-    }
-    // The value of KEY, or nullptr when absent (or empty) after reporting it.
-    const IniEntry* required(const char* key) {
-        auto it = seen.find(key);
-        if (it == seen.end() || it->second->value.empty()) {
-            problem(it == seen.end() ? p.line : it->second->line, key,
-                    std::string("missing ") + key);
-            return nullptr;
-        }
-        return it->second;
-    }
-    const IniEntry* optional(const char* key) {
-        auto it = seen.find(key);
-        return it == seen.end() ? nullptr : it->second;
-    }
-};
-
 // Collect the section's entries, reporting unknown and duplicate keys.
 void collect(Builder& b, const std::vector<const IniEntry*>& entries) {
     for (const IniEntry* e : entries) {
         if (std::find(std::begin(kPartnerKeys), std::end(kPartnerKeys), e->key) ==
             std::end(kPartnerKeys)) {
-            b.problem(
-                e->line, e->key,
-                "unknown key (expected host, port, username, password, sender, categories, tls, "
-                "tls_fingerprint or match_senders)");
+            std::string list;
+            for (const char* k : kPartnerKeys) list += (list.empty() ? "" : ", ") + std::string(k);
+            b.problem(e->line, e->key, "unknown key (expected one of " + list + ")");
             continue;
         }
         auto [it, fresh] = b.seen.emplace(e->key, e);
@@ -167,7 +149,9 @@ void check_relay(Builder& b) {
         else
             b.p.username = e->value;
     }
-    if (const IniEntry* e = b.required("password")) {
+    if (b.p.auth == AuthKind::oauth2) {
+        // An oauth2 partner has no password: check_oauth() says so if one is there.
+    } else if (const IniEntry* e = b.required("password")) {
         // Never echo the value: only say what is wrong with it.
         if (e->value.find_first_of(std::string("\r\n\0", 3)) != std::string::npos)
             b.problem(e->line, "password",
@@ -322,12 +306,19 @@ bool valid_partner_id(std::string_view id) {
     });
 }
 
+// Every key a partner section may hold.
+const std::vector<std::string>& partner_keys() {
+    static const std::vector<std::string> keys(std::begin(kPartnerKeys), std::end(kPartnerKeys));
+    return keys;
+}
+
 bool Partner::implicit_tls(const Config& cfg) const {
     return port && std::find(cfg.implicit_tls_ports.begin(), cfg.implicit_tls_ports.end(), *port) !=
                        cfg.implicit_tls_ports.end();
 }
 
 const std::string& Partner::transport(const Config& cfg) const {
+    if (auth == AuthKind::oauth2) return cfg.partner_oauth_transport;
     return implicit_tls(cfg) ? cfg.partner_smtps_transport : cfg.partner_transport;
 }
 
@@ -416,8 +407,10 @@ PartnerTable load_partners_ini(const IniFile& ini, const Config& cfg) {
                      "invalid partner id (expected 1-64 characters of a-z, 0-9, '.', '_', '-')"});
         Builder b{t.path, p, {}};
         collect(b, entries[i]);
+        read_auth_kind(b);
         check_relay(b);
         check_options(b, cfg);
+        check_oauth(b, cfg);
     }
     check_clashes(t);
     // Sendmail 8.17.1 has no client-side implicit TLS (the mailer flag for

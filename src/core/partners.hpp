@@ -2,7 +2,8 @@
 //
 // One INI section per partner id ([acme]) with host, port, username,
 // password, sender and the optional categories, tls, tls_fingerprint and
-// match_senders (TLS rules: partner_tls.hpp).
+// match_senders (TLS rules: partner_tls.hpp); or, for auth = oauth2, the
+// oauth_* keys instead of the password (partners_oauth.cpp).
 // Every partner gets a status: active, or inactive with the reason (rules
 // 1-3 of DESIGN.md). A broken partner never stops the others from loading;
 // only an unreadable file fails the whole table.
@@ -27,6 +28,16 @@ namespace prm {
 enum class TlsLevel { encrypt, verify, secure, fingerprint };
 const char* tls_level_name(TlsLevel t);
 
+// How a partner logs in to its relay: SASL with a password, or SASL
+// XOAUTH2 with a token of the client-credentials grant (partner-relay-tokend).
+enum class AuthKind { password, oauth2 };
+const char* auth_kind_name(AuthKind a);
+
+inline constexpr const char* kDefaultOAuthScope = "https://outlook.office365.com/.default";
+
+// The token URL of a Microsoft Entra tenant (its id or one of its domains).
+std::string entra_token_url(std::string_view tenant);
+
 struct Partner {
     std::string id;
     int line = 0;  // line of the [id] section header
@@ -43,13 +54,23 @@ struct Partner {
     std::vector<std::string> tls_fingerprints;  // SHA-256, "AA:BB:..." (fingerprint level)
     std::vector<std::string> match_senders;  // "user@dom" or "@dom"
 
+    // auth = oauth2 (all empty for password partners).
+    AuthKind auth = AuthKind::password;
+    std::string oauth_client_id;
+    std::string oauth_client_secret;  // never logged, never printed
+    std::string oauth_tenant;         // empty when oauth_token_url was given
+    std::string oauth_token_url;      // given, or derived from oauth_tenant
+    std::string oauth_token_host;     // host part of oauth_token_url
+    std::string oauth_scope;          // default kDefaultOAuthScope
+
     bool active = false;
     std::string reason;  // why inactive; "ok" when active
     Diags problems;      // each problem with file:line:key
 
     // True when the port means implicit TLS (config implicit_tls_ports).
     bool implicit_tls(const Config& cfg) const;
-    // "partner" or "partner-smtps" (the configured transport names).
+    // "partner", "partner-smtps" or, for auth = oauth2, "partner-oauth"
+    // (the configured transport names).
     const std::string& transport(const Config& cfg) const;
     // "[host]:port", the Postfix next hop (TLS policy and SASL lookups).
     std::string nexthop() const;
@@ -86,6 +107,9 @@ private:
 
 // A partner id is 1-64 characters of a-z0-9._-.
 bool valid_partner_id(std::string_view id);
+
+// Every key a partner section may hold (the man page test reads it).
+const std::vector<std::string>& partner_keys();
 
 // Read the partner table at PATH. The file holds passwords: one that others
 // can read or write, or owned by someone other than root, the milter's

@@ -64,6 +64,12 @@ std::string trim(std::string_view s) {
 
 // The SASL entry of an active partner, or a warning why it has none.
 bool sasl_entry(const Partner& p, TableEntry& out, std::string& why) {
+    // Never a password line for an oauth2 partner: its token comes from
+    // partner-relay-tokend over socketmap, not from sasl_passwd.
+    if (p.auth == AuthKind::oauth2) {
+        why = "auth = oauth2: credentials come from partner-relay-tokend (socketmap), not sasl_passwd";
+        return false;
+    }
     // Postfix splits "username:password" at the first colon.
     if (p.username.find(':') != std::string::npos) {
         why = "username contains ':', which Postfix cannot store";

@@ -48,12 +48,14 @@ inline bool host_chars(std::string_view s) {
 // port those of partner P.
 inline bool route_ok(const std::string& v, const prm::Partner& p) {
     std::string t;
-    for (const char* name : {"partner-smtps:[", "partner:["})
+    // An oauth2 partner goes through partner-oauth only, a password partner never.
+    bool oauth = p.auth == prm::AuthKind::oauth2;
+    for (const char* name : {"partner-smtps:[", "partner-oauth:[", "partner:["})
         if (v.rfind(name, 0) == 0) {
             t = name;
             break;
         }
-    if (t.empty()) return false;
+    if (t.empty() || (t == "partner-oauth:[") != oauth) return false;
     std::size_t close = v.find("]:", t.size());
     if (close == std::string::npos) return false;
     std::string host = v.substr(t.size(), close - t.size());

@@ -6,14 +6,17 @@
 //  - a partner is active exactly when it has no problem, and its reason is
 //    "ok" exactly then; every problem names the file and a line;
 //  - an active partner has all four credentials and a sender (rules 1-2),
+//    where an auth = oauth2 partner has a client id, a client secret, an
+//    https token URL and a scope instead of a password (and no password),
 //    a host that is a DNS name or IPv4 address of [A-Za-z0-9.-], a username
 //    and sender with no CR, LF, NUL, space, comma, bracket or ':', a password
 //    without CR/LF/NUL, and a route value that matches
-//    ^(partner|partner-smtps):\[[A-Za-z0-9.-]+\]:[0-9]{1,5}$ built from its
-//    own host and port;
-//  - no reason, problem, warning or error depends on a password: loading
-//    the same table with every password changed in every character (also
-//    on indented lines, which continue the value above) gives the same
+//    ^(partner|partner-smtps|partner-oauth):\[[A-Za-z0-9.-]+\]:[0-9]{1,5}$
+//    built from its own host and port (partner-oauth exactly for oauth2);
+//  - no reason, problem, warning or error depends on a password or a client
+//    secret: loading the same table with every password and every
+//    oauth_client_secret changed in every character (also on indented
+//    lines, which continue the value above) gives the same
 //    texts, byte for byte, so no part of a password is ever shown
 //    (a differential check; it replaced a search for "marked" passwords in
 //    the texts, which took texts echoed by design for leaks: findings J-N);
@@ -29,6 +32,7 @@
 #include "core/ini.hpp"
 #include "core/partners.hpp"
 #include "core/rfc5322.hpp"
+#include "core/strutil.hpp"
 #include "fuzz_common.hpp"
 
 namespace {
@@ -66,8 +70,21 @@ void check_partner(const prm::Partner& p) {
         check(d.file == "partners.conf" && d.line > 0 && !d.message.empty(),
               "a problem names file, line and why");
     if (!p.active) return;
-    check(p.port.has_value() && !p.username.empty() && !p.password.empty() && !p.sender.empty(),
-          "active partner has all four credentials and a sender");
+    check(p.port.has_value() && !p.username.empty() && !p.sender.empty(),
+          "active partner has host, port, username and a sender");
+    if (p.auth == prm::AuthKind::oauth2) {
+        check(p.password.empty() && !p.oauth_client_id.empty() && !p.oauth_client_secret.empty() &&
+                  !p.oauth_scope.empty() && prm::ascii_lower(p.oauth_token_url).rfind("https://", 0) == 0 &&
+                  host_chars(p.oauth_token_host),
+              "active oauth2 partner: client id, secret, scope, https token URL, no password");
+        check(p.oauth_client_secret.find_first_of(std::string("\r\n\0", 3)) == std::string::npos,
+              "client secret has no CR, LF or NUL");
+        check(p.tls != prm::TlsLevel::encrypt && !p.implicit_tls(config()),
+              "oauth2 partner: verified TLS, STARTTLS port");
+    } else {
+        check(!p.password.empty() && p.oauth_client_secret.empty() && p.oauth_client_id.empty(),
+              "active password partner has a password and no oauth keys");
+    }
     check(host_chars(p.host), "active host is [A-Za-z0-9.-]");
     check(no_injection(p.username) && no_injection(p.sender), "username and sender are clean");
     check(p.password.find_first_of(std::string("\r\n\0", 3)) == std::string::npos,
@@ -93,7 +110,8 @@ bool ini_space(char c) {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
 }
 
-// TEXT with the value of every "password =" (or ':') line changed in every
+// TEXT with the value of every "password =" and "oauth_client_secret ="
+// (or ':') line changed in every
 // character, indented lines included: an indented password line continues
 // the value above it (issue 17 finding 2: "port = 587" then "  password =
 // ..." showed the password in the port's error), so it must be covered too.
@@ -107,8 +125,11 @@ std::string other_passwords(std::string text) {
         if (end == std::string::npos) end = text.size();
         std::size_t i = pos;
         while (i < end && ini_space(text[i])) i++;
-        if (text.compare(i, 8, "password") == 0 && i + 8 <= end) {
-            i += 8;
+        std::size_t klen = text.compare(i, 8, "password") == 0 && i + 8 <= end ? 8
+                           : text.compare(i, 19, "oauth_client_secret") == 0 && i + 19 <= end ? 19
+                                                                                              : 0;
+        if (klen > 0) {
+            i += klen;
             while (i < end && ini_space(text[i])) i++;
             if (i < end && (text[i] == '=' || text[i] == ':'))
                 for (std::size_t j = i + 1; j < end; j++) {

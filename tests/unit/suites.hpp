@@ -13,3 +13,4 @@ Suite* suite_docs();
 Suite* suite_alert();
 Suite* suite_hostguard();
 Suite* suite_sendmail();
+Suite* suite_oauth_partners();

@@ -65,6 +65,17 @@ START_TEST(every_key_default) {
     expect_eq(c.implicit_tls_ports[0] * 10000 + c.implicit_tls_ports[1], 465 * 10000 + 2465,
               "ports");
     expect_eq(c.stats_interval, 60, "stats_interval");
+    expect_eq(c.partner_oauth_transport, "partner-oauth", "partner_oauth_transport");
+    expect_eq(c.oauth.socket, "/var/spool/postfix/private/partner-relay-tokens", "oauth.socket");
+    expect_eq(static_cast<long>(c.oauth.socket_mode), 0660, "oauth.socket_mode");
+    expect_eq(c.oauth.socket_group, "postfix", "oauth.socket_group");
+    expect_eq(c.oauth.user + c.oauth.pidfile + c.oauth.cafile + c.oauth.stats_file, "",
+              "oauth user, pidfile, cafile, stats_file");
+    expect_eq(c.oauth.connect_timeout * 1000 + c.oauth.timeout, 10030, "oauth timeouts");
+    expect_eq(c.oauth.refresh_margin * 1000 + c.oauth.expiry_safety, 1800600,
+              "oauth refresh_margin, expiry_safety");
+    expect_eq(c.oauth.retry_max, 300, "oauth.retry_max");
+    expect_eq(c.oauth.max_response_size, 65536, "oauth.max_response_size");
     expect_eq(c.partner_header + " " + c.category_header + " " + c.route_header,
               "X-Partner-Id X-Email-Category X-Partner-Relay-Route", "headers");
 }
@@ -74,7 +85,7 @@ START_TEST(table_defaults_match_the_dump) {
     // The documented default of every key is what a bare config yields.
     Config c = config_ok();
     std::string dump = dump_config(c);
-    expect_eq(static_cast<long>(config_keys().size()), 30, "keys in the table");
+    expect_eq(static_cast<long>(config_keys().size()), 45, "keys in the table");
     for (const KeyInfo& k : config_keys()) {
         if (std::string(k.name) == "fallback_sender") continue;  // required, no default
         expect_eq(dumped(dump, k.section, k.name), k.default_value, k.name);
@@ -88,14 +99,20 @@ START_TEST(reloadable_flags) {
     // page marks each key the same way.
     std::string fixed;
     for (const KeyInfo& k : config_keys())
-        if (!k.reloadable) fixed += std::string(fixed.empty() ? "" : " ") + k.name;
-    expect_eq(fixed, "socket socket_mode user pidfile log_level log_facility allow_core_dumps",
+        if (!k.reloadable)
+            fixed += std::string(fixed.empty() ? "" : " ") +
+                     (std::string(k.section) == "milter" ? "" : std::string(k.section) + ".") +
+                     k.name;
+    expect_eq(fixed,
+              "socket socket_mode user pidfile log_level log_facility allow_core_dumps "
+              "oauth.socket oauth.socket_mode oauth.socket_group oauth.user oauth.pidfile",
               "keys not reloadable");
 }
 END_TEST
 
 START_TEST(bad_value_for_each_typed_key) {
     static const std::string long_name(65, 'X');
+    static const std::string long_path = "/" + std::string(120, 'x');  // > sun_path
     struct Row {
         const char* section;
         const char* key;
@@ -138,6 +155,24 @@ START_TEST(bad_value_for_each_typed_key) {
         {"headers", "partner", "X-Bad:Name"},
         {"headers", "category", ""},
         {"headers", "route", long_name.c_str()},
+        {"milter", "partner_oauth_transport", "partner_oauth"},
+        {"oauth", "socket", "private/partner-relay-tokens"},
+        {"oauth", "socket", long_path.c_str()},
+        {"oauth", "socket_mode", "0999"},
+        {"oauth", "socket_group", "two words"},
+        {"oauth", "user", "a b"},
+        {"oauth", "pidfile", "tokend.pid"},
+        {"oauth", "cafile", "ca.pem"},
+        {"oauth", "connect_timeout", "0"},
+        {"oauth", "connect_timeout", "121"},
+        {"oauth", "timeout", "301"},
+        {"oauth", "refresh_margin", "59"},
+        {"oauth", "expiry_safety", "3601"},
+        {"oauth", "retry_max", "4"},
+        {"oauth", "max_response_size", "100"},
+        {"oauth", "max_response_size", "2000000"},
+        {"oauth", "stats_file", "relative.prom"},
+        {"oauth", "stats_interval", "0"},
     };
     for (const auto& row : rows) {
         std::string text =
@@ -152,6 +187,29 @@ START_TEST(bad_value_for_each_typed_key) {
                       r.errors[0].message.c_str());
         ck_assert_msg(!r.config, "%s: got a config despite the error", row.key);
     }
+}
+END_TEST
+
+START_TEST(oauth_socket_must_not_be_a_service_name) {
+    // Postfix connects private/NAME for master.cf service NAME: a broker
+    // socket of that name would replace the service (seen on Postfix 3.7).
+    for (const char* name : {"partner-oauth", "partner", "smtp", "relay"}) {
+        ConfigResult r =
+            config_from(std::string("[oauth]\nsocket = /var/spool/postfix/private/") + name + "\n");
+        ck_assert_msg(r.errors.size() == 1 && !r.config, "socket %s: got %zu errors, want 1", name,
+                      r.errors.size());
+        expect_eq(r.errors[0].key + " " + std::to_string(r.errors[0].line), "socket 4",
+                  "error key and line");
+    }
+    ConfigResult moved = config_from(
+        "partner_oauth_transport = m365\n[oauth]\nsocket = /var/spool/postfix/private/m365\n");
+    ck_assert_msg(!moved.config, "socket named like a renamed transport: got accepted");
+    Config c = config_ok("[oauth]\nsocket = /srv/pf/private/tokens\ncafile = /etc/ssl/ca.pem\n"
+                         "timeout = 5\nsocket_group =\n");
+    expect_eq(c.oauth.socket + " " + c.oauth.cafile, "/srv/pf/private/tokens /etc/ssl/ca.pem",
+              "oauth socket, cafile");
+    expect_eq(c.oauth.timeout, 5, "oauth.timeout");
+    expect_eq(c.oauth.socket_group, "", "empty socket_group");
 }
 END_TEST
 
@@ -410,6 +468,7 @@ Suite* suite_config() {
     tcase_add_test(tc, fallback_alert_and_private_relay_keys);
     tcase_add_test(tc, fuzz_leading_semicolon_value_refused);
     tcase_add_test(tc, fuzz_long_token_dump_reads_back);
+    tcase_add_test(tc, oauth_socket_must_not_be_a_service_name);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -11,6 +11,7 @@
 
 #include "core/categories.hpp"
 #include "core/config.hpp"
+#include "core/partners.hpp"
 #include "suites.hpp"
 
 namespace {
@@ -43,7 +44,7 @@ std::set<std::string> documented_keys(const std::string& page, const std::string
 START_TEST(every_config_key_documented) {
     std::string page = conf_page();
     ck_assert_msg(!page.empty(), "got an empty page, want man/partner-relay-milter.conf.5.in");
-    for (const char* section : {"milter", "headers"}) {
+    for (const char* section : {"milter", "headers", "oauth"}) {
         std::set<std::string> doc = documented_keys(page, section);
         std::set<std::string> code;
         for (const prm::KeyInfo& k : prm::config_keys())
@@ -55,6 +56,28 @@ START_TEST(every_config_key_documented) {
             ck_assert_msg(code.count(k), "[%s] %s: documented in conf(5) but not a key of the code",
                           section, k.c_str());
     }
+}
+END_TEST
+
+START_TEST(every_partner_key_documented) {
+    // The keys of THE PARTNER TABLE section, both ways.
+    std::string page = conf_page();
+    std::set<std::string> doc;
+    std::istringstream in(page);
+    std::string line, current;
+    while (std::getline(in, line)) {
+        if (line.rfind(".Sh ", 0) == 0) current = line.substr(4);
+        if (current != "THE PARTNER TABLE" || line.rfind(".It Cm ", 0) != 0) continue;
+        std::string rest = line.substr(7);
+        doc.insert(rest.substr(0, rest.find(' ')));
+    }
+    std::set<std::string> code(prm::partner_keys().begin(), prm::partner_keys().end());
+    for (const std::string& k : code)
+        ck_assert_msg(doc.count(k), "partner key %s: got no '.It Cm %s' under THE PARTNER TABLE",
+                      k.c_str(), k.c_str());
+    for (const std::string& k : doc)
+        ck_assert_msg(code.count(k), "partner key %s: documented but not a key of the code",
+                      k.c_str());
 }
 END_TEST
 
@@ -75,6 +98,7 @@ Suite* suite_docs() {
     TCase* tc = tcase_create("manual");
     tcase_add_test(tc, every_config_key_documented);
     tcase_add_test(tc, every_default_category_documented);
+    tcase_add_test(tc, every_partner_key_documented);
     suite_add_tcase(s, tc);
     return s;
 }
