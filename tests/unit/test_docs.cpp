@@ -65,9 +65,12 @@ START_TEST(every_partner_key_documented) {
     std::set<std::string> doc;
     std::istringstream in(page);
     std::string line, current;
+    int depth = 0;  // .Bl nesting: only the section's own list names keys
     while (std::getline(in, line)) {
-        if (line.rfind(".Sh ", 0) == 0) current = line.substr(4);
-        if (current != "THE PARTNER TABLE" || line.rfind(".It Cm ", 0) != 0) continue;
+        if (line.rfind(".Sh ", 0) == 0) current = line.substr(4), depth = 0;
+        if (line.rfind(".Bl ", 0) == 0) depth++;
+        if (line.rfind(".El", 0) == 0) depth--;
+        if (current != "THE PARTNER TABLE" || depth != 1 || line.rfind(".It Cm ", 0) != 0) continue;
         std::string rest = line.substr(7);
         doc.insert(rest.substr(0, rest.find(' ')));
     }
