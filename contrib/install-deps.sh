@@ -27,7 +27,7 @@ BUILD_PKGS="autoconf automake pkg-config make g++ libmilter-dev libssl-dev libin
 check miltertest mandoc postfix postfix-pcre postfix-lmdb libsasl2-modules
 swaks python3 openssl clang-14 libclang-rt-14-dev libfuzzer-14-dev
 python3-prometheus-client libcurl4-openssl-dev nlohmann-json3-dev libsasl2-dev libpq-dev
-postgresql m4 libwrap0 liblockfile1 util-linux"
+postgresql m4 libwrap0 liblockfile1 util-linux iproute2"
 
 mode=all list=no
 for arg in "$@"; do

@@ -183,7 +183,7 @@ const KeyDef kKeys[] = {
       "where the milter listens: local:/path, inet:PORT@HOST or inet6:PORT@HOST"},
      [](Config& c, const std::string& v, std::string& e) {
          e = "local:/path, unix:/path, inet:PORT[@HOST] or inet6:PORT[@HOST]";
-         return valid_socket(v) && (c.socket = v, true);
+         return valid_socket(v) && (c.socket = socket_with_host(v), true);
      },
      S(socket)},
     {{"milter", "socket_mode", "mode", "0660", false,
@@ -726,6 +726,20 @@ std::string dump_config(const Config& cfg) {
 const std::string& Config::fallback_sender_for(std::string_view category) const {
     auto it = fallback_senders.find(category);
     return it != fallback_senders.end() ? it->second : fallback_sender;
+}
+
+// SPEC with the loopback host when an inet socket names none (issue 17
+// finding 6): libmilter binds "inet:PORT" to every address, where anyone
+// reaching the port could read each partner's relay, port and sender back
+// through the milter protocol.
+std::string socket_with_host(const std::string& spec) {
+    for (const char* p : {"inet:", "inet6:"}) {
+        std::string_view pre(p);
+        if (spec.compare(0, pre.size(), pre) != 0) continue;
+        if (spec.find('@') != std::string::npos) return spec;
+        return spec + (pre == "inet:" ? "@127.0.0.1" : "@::1");
+    }
+    return spec;
 }
 
 }  // namespace prm

@@ -150,4 +150,8 @@ ConfigResult load_config_ini(const struct IniFile& ini);
 // Render every effective setting as INI text (for -n), never a secret.
 std::string dump_config(const Config& cfg);
 
+// SPEC with a loopback host added to an inet:PORT or inet6:PORT that names
+// none (127.0.0.1, ::1): what the daemon binds and the tables tool prints.
+std::string socket_with_host(const std::string& spec);
+
 }  // namespace prm

@@ -546,7 +546,7 @@ int run_daemon(const Options& opts) {
     release_free_memory();
     glue_set_env(env);
 
-    std::string socket = opts.socket.empty() ? cfg.socket : opts.socket;
+    std::string socket = opts.socket.empty() ? cfg.socket : socket_with_host(opts.socket);
     unsigned mode = opts.socket_mode >= 0 ? static_cast<unsigned>(opts.socket_mode) : cfg.socket_mode;
     SocketPerms perms{mode, ra.change ? static_cast<long>(ra.uid) : -1,
                       ra.change ? static_cast<long>(ra.gid) : -1};

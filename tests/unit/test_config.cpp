@@ -317,6 +317,16 @@ START_TEST(multi_line_values_are_refused) {
 }
 END_TEST
 
+START_TEST(inet_socket_without_host_is_loopback) {
+    // Issue 17 finding 6: libmilter binds inet:PORT to every address.
+    expect_eq(config_ok("socket = inet:8891\n").socket, "inet:8891@127.0.0.1", "inet");
+    expect_eq(config_ok("socket = inet6:8891\n").socket, "inet6:8891@::1", "inet6");
+    expect_eq(config_ok("socket = inet:8891@0.0.0.0\n").socket, "inet:8891@0.0.0.0",
+              "an explicit host is kept");
+    expect_eq(prm::socket_with_host("local:/run/m.sock"), "local:/run/m.sock", "local");
+}
+END_TEST
+
 START_TEST(relative_partner_path_follows_config_dir) {
     ConfigResult r = load_config_ini(parse_ini_text(
         "/etc/prm/main.conf", "[milter]\nfallback_sender = a@b.example\npartners = p.conf\n"));
@@ -461,6 +471,7 @@ Suite* suite_config() {
     tcase_add_test(tc, header_names_must_differ);
     tcase_add_test(tc, setting_outside_a_section);
     tcase_add_test(tc, multi_line_values_are_refused);
+    tcase_add_test(tc, inet_socket_without_host_is_loopback);
     tcase_add_test(tc, relative_partner_path_follows_config_dir);
     tcase_add_test(tc, network_parse_and_contains);
     tcase_add_test(tc, dump_reads_back_the_same);
