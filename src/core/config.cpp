@@ -239,6 +239,15 @@ const KeyDef kKeys[] = {
          return (v.empty() || (v[0] == '/' && valid_token(v))) && (c.pidfile = v, true);
      },
      S(pidfile)},
+    {{"milter", "tables_dir", "path", "/etc/postfix/partner-relay", true,
+      "directory partner-relay-tables writes (its published stamp); a partner is routed only "
+      "once its credentials are published there; empty: no check"},
+     [](Config& c, const std::string& v, std::string& e) {
+         e = "an absolute directory name, or empty";
+         c.tables_dir_given = true;
+         return (v.empty() || (v[0] == '/' && valid_token(v))) && (c.tables_dir = v, true);
+     },
+     S(tables_dir)},
     {{"milter", "log_level", "level", "info", false,
       "most verbose syslog priority logged: err, warning, notice, info, debug (or 3-7)"},
      [](Config& c, const std::string& v, std::string& e) {

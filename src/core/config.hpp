@@ -83,6 +83,10 @@ struct KeyInfo {
 // fallback_senders take free-form keys and are documented separately).
 const std::vector<KeyInfo>& config_keys();
 
+// The tables tool's default output directories (partner-relay-tables -o).
+inline constexpr const char* kDefaultTablesDir = "/etc/postfix/partner-relay";
+inline constexpr const char* kDefaultSendmailTablesDir = "/etc/mail/partner-relay";
+
 struct Config {
     std::string path;  // where it was read from
 
@@ -113,6 +117,8 @@ struct Config {
     std::vector<Network> allowed_private_relays;  // partner hosts allowed in private space
     std::string relay_cafile;               // CA bundle for partner relays; empty: system store
     bool partners_permissions_warn = false;  // partners_permissions = warn (else strict)
+    std::string tables_dir = kDefaultTablesDir;  // where the published stamp is; empty: no check
+    bool tables_dir_given = false;          // the file has the key (else mta picks the default)
     bool allow_core_dumps = false;          // debug only: the core holds partner passwords
 
     // [oauth]: partner-relay-tokend(8), the OAuth2 token broker.

@@ -123,7 +123,8 @@ void Counters::set_alerting(const std::string& partner, bool on) {
 
 // Publish the snapshot gauges.
 void Counters::set_snapshot_info(std::uint64_t generation, std::size_t active,
-                                 std::size_t inactive) {
+                                 std::size_t inactive, std::size_t waiting) {
+    waiting_.store(waiting, std::memory_order_relaxed);
     generation_.store(generation, std::memory_order_relaxed);
     active_.store(active, std::memory_order_relaxed);
     inactive_.store(inactive, std::memory_order_relaxed);
@@ -189,6 +190,7 @@ void Counters::render_gauges(std::string& out) const {
     family(out, "partner_relay_partners", "gauge", "Partners in the table, by status.");
     sample(out, "partner_relay_partners", pair("status", "active"), active_.load());
     sample(out, "partner_relay_partners", pair("status", "inactive"), inactive_.load());
+    sample(out, "partner_relay_partners", pair("status", "waiting"), waiting_.load());
     family(out, "partner_relay_shadow_mode", "gauge",
            "1 when mode = shadow: decisions are logged and counted, nothing is routed.");
     sample(out, "partner_relay_shadow_mode", "", shadow_mode_.load() ? 1 : 0);

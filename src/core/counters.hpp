@@ -84,7 +84,10 @@ public:
     // Count one internal error of KIND (a fixed word chosen by the caller).
     void count_error(std::string_view kind);
     // Record the published snapshot's generation and partner counts (gauges).
-    void set_snapshot_info(std::uint64_t generation, std::size_t active, std::size_t inactive);
+    // ACTIVE counts routed partners; WAITING the active ones whose
+    // credentials are not published yet (published.hpp).
+    void set_snapshot_info(std::uint64_t generation, std::size_t active, std::size_t inactive,
+                           std::size_t waiting = 0);
     // Whether the snapshot in use is in shadow mode (gauge).
     void set_shadow_mode(bool on) { shadow_mode_.store(on, std::memory_order_relaxed); }
     // Whether PARTNER's fallback alert is on (gauge; a partner once set stays listed).
@@ -110,7 +113,7 @@ private:
     SeriesTable<1> routed_;     // partner
     SeriesTable<1> errors_;     // kind
     std::atomic<std::uint64_t> reloads_ok_{0}, reloads_failed_{0};
-    std::atomic<std::uint64_t> generation_{0}, active_{0}, inactive_{0};
+    std::atomic<std::uint64_t> generation_{0}, active_{0}, inactive_{0}, waiting_{0};
     std::atomic<bool> shadow_mode_{false};
     std::atomic<long> in_flight_{0};
     mutable std::mutex alert_mu_;

@@ -21,7 +21,7 @@
 //
 // Reasons (bounded vocabulary, used in logs and counters): partner-relay,
 // untrusted-submitter, fallback, conflicting-partner-headers, no-partner,
-// unknown-partner, inactive-partner, category-not-eligible,
+// unknown-partner, inactive-partner, waiting-for-tables, category-not-eligible,
 // category-opted-out, null-sender, bad-envelope-sender,
 // from-not-single-mailbox, too-many-headers, rcpt-not-rewritable (Sendmail).
 //
@@ -263,6 +263,10 @@ const Partner* choose_partner(const Snapshot& snap, const MessageFacts& msg,
     d.partner = p->id;
     if (!p->active) {
         d.reason = "inactive-partner";
+        return nullptr;
+    }
+    if (p->waiting) {  // credentials not in the Postfix tables yet
+        d.reason = "waiting-for-tables";
         return nullptr;
     }
     return p;

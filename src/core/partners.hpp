@@ -66,6 +66,10 @@ struct Partner {
     bool active = false;
     std::string reason;  // why inactive; "ok" when active
     Diags problems;      // each problem with file:line:key
+    // Active, but its credentials are not (or not as now) in the Postfix
+    // tables: not routed until partner-relay-tables runs (published.hpp).
+    bool waiting = false;
+    std::string wait_reason;
 
     // True when the port means implicit TLS (config implicit_tls_ports).
     bool implicit_tls(const Config& cfg) const;

@@ -4,7 +4,8 @@
 // load (the daemon then keeps its previous snapshot); an inactive partner
 // only adds one warning naming it, its line and every reason, so an admin
 // sees each broken partner once per load; an active partner with tls =
-// encrypt adds one warning (credentials to an unverified server).
+// encrypt adds one warning (credentials to an unverified server); active
+// partners whose credentials are not published yet add one warning.
 //
 // Thread safety: load_snapshot() is pure apart from reading files; the
 // SnapshotHolder in the header publishes results atomically.
@@ -12,11 +13,13 @@
 
 #include "core/hostguard.hpp"
 #include "core/partner_tls.hpp"
+#include "core/published.hpp"
 
 namespace prm {
 
 // Load the main config at CONFIG_PATH and the partner table it names.
-SnapshotResult load_snapshot(const std::string& config_path, std::uint64_t generation) {
+SnapshotResult load_snapshot(const std::string& config_path, std::uint64_t generation,
+                             bool check_published) {
     SnapshotResult res;
     ConfigResult cr = load_config(config_path);
     res.warnings = cr.warnings;
@@ -58,6 +61,9 @@ SnapshotResult load_snapshot(const std::string& config_path, std::uint64_t gener
             res.warnings.push_back(Diag{snap->partners.path, p.line, "", "port",
                                         "partner " + p.id + ": port 0: no relay listens there, "
                                         "every message routed to it falls back to the global relay"});
+    // Credentials not yet in the Postfix tables: routed globally until
+    // partner-relay-tables runs (one warning naming them).
+    if (check_published) mark_waiting(snap->partners, snap->config, res.warnings);
     res.snapshot = std::move(snap);
     return res;
 }

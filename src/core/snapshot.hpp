@@ -28,8 +28,11 @@ struct SnapshotResult {
     Diags warnings;  // inactive partners, insecure modes
 };
 
-// Load the main config at PATH and the partner table it names.
-SnapshotResult load_snapshot(const std::string& config_path, std::uint64_t generation = 0);
+// Load the main config at PATH and the partner table it names. With
+// CHECK_PUBLISHED, active partners the published stamp does not cover are
+// marked waiting (published.hpp); the tables tool writing them passes false.
+SnapshotResult load_snapshot(const std::string& config_path, std::uint64_t generation = 0,
+                             bool check_published = true);
 
 class SnapshotHolder {
 public:

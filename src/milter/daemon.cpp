@@ -58,6 +58,7 @@
 #include "core/alert.hpp"
 #include "core/logging.hpp"
 #include "core/msgfile.hpp"
+#include "core/published.hpp"
 #include "milter/glue.hpp"
 
 namespace prm {
@@ -204,8 +205,16 @@ void release_free_memory() { malloc_trim(0); }
 // Publish SNAP's gauges.
 void publish_info(Counters& counters, const Snapshot& snap) {
     std::size_t active = snap.partners.active_count();
-    counters.set_snapshot_info(snap.generation, active, snap.partners.partners.size() - active);
+    std::size_t waiting = waiting_count(snap.partners);
+    counters.set_snapshot_info(snap.generation, active - waiting,
+                               snap.partners.partners.size() - active, waiting);
     counters.set_shadow_mode(snap.config.mode == Mode::shadow);
+}
+
+// ", N of them waiting for partner-relay-tables", or "".
+std::string waiting_note(const PartnerTable& t) {
+    std::size_t n = waiting_count(t);
+    return n ? ", " + std::to_string(n) + " of them waiting for partner-relay-tables" : "";
 }
 
 // Settings a reload cannot change: warn when they differ.
@@ -286,7 +295,8 @@ public:
                      "NOQUEUE: reloaded configuration generation " +
                          std::to_string(r.snapshot->generation) + ": " +
                          std::to_string(r.snapshot->partners.active_count()) + " of " +
-                         std::to_string(r.snapshot->partners.partners.size()) + " partners active");
+                         std::to_string(r.snapshot->partners.partners.size()) + " partners active" +
+                         waiting_note(r.snapshot->partners));
     }
 
     // Log the counters, one line per sample.
@@ -457,15 +467,21 @@ int run_check(const Options& opts) {
     print_diags(r.warnings, "warning");
     const PartnerTable& t = r.snapshot->partners;
     for (const Partner& p : t.partners) {
-        if (p.active)
+        if (p.active && p.waiting)
+            std::cout << p.id << ": active, waiting for partner-relay-tables: " << p.wait_reason
+                      << "\n";
+        else if (p.active)
             std::cout << p.id << ": active\n";
         else
             std::cout << p.id << ": inactive: " << p.reason << "\n";
         // Every problem, not only the first: the admin fixes them in one go.
         for (const Diag& d : p.problems) std::cout << "  " << d.str() << "\n";
     }
+    std::size_t waiting = waiting_count(t);
     std::cout << opts.config_path << ": OK; partner table " << t.path << ": " << t.active_count()
-              << " of " << t.partners.size() << " partners active\n";
+              << " of " << t.partners.size() << " partners active";
+    if (waiting) std::cout << ", " << waiting << " of them waiting for partner-relay-tables";
+    std::cout << "\n";
     return kExitOk;
 }
 

@@ -176,7 +176,9 @@ int main(int argc, char** argv) {
         return kExitOk;
     }
 
-    prm::SnapshotResult loaded = prm::load_snapshot(opt.config);
+    // Writing publishes the partners: no waiting check (it would warn about
+    // exactly the partners this run publishes); --check reports it.
+    prm::SnapshotResult loaded = prm::load_snapshot(opt.config, 0, opt.check);
     if (!loaded.snapshot) {
         print_diags(loaded.errors, "");
         return kExitConfig;

@@ -25,6 +25,7 @@
 #include <map>
 
 #include "core/sendmail_rewrite.hpp"
+#include "tables/stamp.hpp"
 #include "core/strutil.hpp"
 
 namespace prm {
@@ -135,6 +136,7 @@ bool write_source(const std::string& tmp, const std::vector<TableEntry>& e, cons
 // Build routes, authinfo and tls from the active partners.
 SendmailMaps build_sendmail_maps(const Snapshot& snap) {
     SendmailMaps m;
+    m.milter_user = snap.config.user;
     std::map<std::string, std::pair<std::size_t, TlsLevel>> tls_at;  // server -> slot, level
     for (const Partner& p : snap.partners.partners) {
         if (!p.active || !p.port) continue;
@@ -150,6 +152,7 @@ SendmailMaps build_sendmail_maps(const Snapshot& snap) {
                             "ptnr" + std::to_string(*p.port) + ":[" + p.host + "]"});
         m.authinfo.push_back({"AuthInfo:" + server + ":" + p.sender,
                               "\"U:" + p.username + "\" \"P:" + p.password + "\" \"M:PLAIN LOGIN\""});
+        m.published.push_back({p.id, credential_material(p)});
         auto it = tls_at.find(server);
         if (it == tls_at.end()) {
             tls_at[server] = {m.tls.size(), p.tls};
@@ -193,11 +196,16 @@ std::string install_sendmail_maps(const std::string& dir, const SendmailMaps& m,
             rename(s.tmp.c_str(), s.name.c_str()) != 0)
             err = s.name + ": " + std::strerror(errno);
     }
-    if (!err.empty())
+    if (!err.empty()) {
         for (const Staged& s : staged) {
             unlink(s.tmp.c_str());
             unlink((s.tmp + ".db").c_str());
         }
+        return err;
+    }
+    // The maps are in place: the milter may route these partners now.
+    err = write_stamp(dir, m.published, m.milter_user);
+    if (!err.empty()) return "maps installed, but the published stamp was not written: " + err;
     return err;
 }
 

@@ -33,6 +33,8 @@ struct SendmailMaps {
     std::vector<TableEntry> tls;
     std::set<int> ports;                // partner ports: one PARTNER_RELAY_PORT each
     std::vector<std::string> warnings;  // never a secret
+    std::vector<PublishedPartner> published;  // partners with entries (the stamp)
+    std::string milter_user;            // [milter] user: the stamp's group
 };
 
 // Build the maps from SNAP (pure).

@@ -7,6 +7,7 @@
 //
 // Thread safety: single-threaded tool. Limits: tool output read up to 4 MiB.
 #include "tables/tables.hpp"
+#include "tables/stamp.hpp"
 
 #include "core/partner_tls.hpp"
 
@@ -150,6 +151,7 @@ std::string tls_policy_value(const std::string& host, TlsLevel level,
 // Build both tables from SNAP (pure).
 PostfixTables build_tables(const Snapshot& snap, const std::vector<FallbackHop>& hops) {
     PostfixTables t;
+    t.milter_user = snap.config.user;
     struct Hop {
         const Partner* first;
         TlsLevel level;
@@ -175,6 +177,7 @@ PostfixTables build_tables(const Snapshot& snap, const std::vector<FallbackHop>&
             continue;
         }
         t.sasl.push_back(std::move(e));
+        t.published.push_back({p.id, credential_material(p)});
 
         std::string hop = p.nexthop();
         auto h = hop_index.find(hop);
@@ -227,6 +230,7 @@ std::string check_report(const Snapshot& snap) {
             out += p.id + ": active " + p.route_value(snap.config) + " tls=" + tls_level_name(p.tls) +
                    " sender=" + p.sender + "\n";
             if (p.tls == TlsLevel::encrypt) out += "  warning: " + unverified_warning(p) + "\n";
+            if (p.waiting) out += "  waiting for partner-relay-tables: " + p.wait_reason + "\n";
             continue;
         }
         out += p.id + ": inactive: " + (p.reason.empty() ? "unknown reason" : p.reason) + "\n";
@@ -491,6 +495,13 @@ InstallResult install_tables(const std::string& dir, const PostfixTables& t, con
     }
     if (!commit_staged(staged, res.error)) {
         unstage(staged);
+        return res;
+    }
+    // Only now that Postfix reads the new tables: the milter may route them.
+    std::string err = write_stamp(dir, t.published, t.milter_user);
+    if (!err.empty()) {
+        res.error = "tables installed, but the published stamp was not written "
+                    "(the milter keeps new partners waiting): " + err;
         return res;
     }
     res.ok = true;

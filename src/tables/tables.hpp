@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "core/diag.hpp"
+#include "core/published.hpp"
 #include "core/snapshot.hpp"
 
 namespace prm {
@@ -49,6 +50,8 @@ struct PostfixTables {
     std::vector<TableEntry> sasl;        // sender -> user:password
     std::vector<TableEntry> tls_policy;  // [host]:port -> policy
     std::vector<std::string> warnings;   // for stderr, never a secret
+    std::vector<PublishedPartner> published;  // the partners with a SASL entry (the stamp)
+    std::string milter_user;             // [milter] user: the stamp's group
 };
 
 // The recipe's fallback hops when master.cf cannot be read.
@@ -94,7 +97,8 @@ struct InstallResult {
 };
 
 // Write sasl_passwd (0600) and tls_policy (0644) into DIR atomically; run
-// postmap with DBTYPE unless POSTMAP is false.
+// postmap with DBTYPE unless POSTMAP is false; then the published stamp
+// (tables/stamp.hpp) naming T.published.
 InstallResult install_tables(const std::string& dir, const PostfixTables& t,
                              const std::string& dbtype, bool postmap);
 

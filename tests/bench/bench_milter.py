@@ -69,7 +69,8 @@ def write_tables(d, n, sock):
     with open(conf, "w", encoding="ascii") as f:
         f.write("[milter]\nsocket = %s\npartners = %s\n"
                 "trusted_networks = 127.0.0.1/32\n"
-                "fallback_sender = noreply@platform.example\n" % (sock, parts))
+                "fallback_sender = noreply@platform.example\n"
+                "tables_dir =\n" % (sock, parts))
     return conf
 
 

@@ -298,10 +298,12 @@ class Instance:
         conf = ("[milter]\nsocket = %s\npartners = %s\n"
                 "trusted_networks = 127.0.0.1/32\nfallback_sender = %s\nuser = %s\n"
                 "implicit_tls_ports = %s\nlog_level = debug\n"
-                "allowed_private_relays = %s\nrelay_cafile = %s\n%s" % (
+                "allowed_private_relays = %s\nrelay_cafile = %s\n"
+                "tables_dir = %s\n%s" % (
                     self.milter_socket(), self.path("partners.conf"),
                     FALLBACK_SENDER, MILTER_USER, ", ".join(map(str, implicit)),
-                    self.allowed_private_relays, self.relay_cafile, self.config_extra))
+                    self.allowed_private_relays, self.relay_cafile,
+                    self.path("tables"), self.config_extra))
         self._write("milter.conf", conf, 0o644)
         path = self._write("partners.conf",
                            "".join(p.ini() + "\n" for p in self.partners), 0o600)

@@ -145,8 +145,19 @@ if [ -f "$top_srcdir/contrib/examples/partner-relay-milter.conf" ]; then
     mkdir -p "$d/examples"
     cp "$top_srcdir/contrib/examples/partner-relay-milter.conf" "$top_srcdir/contrib/examples/partners.conf" "$d/examples/"
     chmod 600 "$d/examples/partners.conf"
+    # The stamp of partner-relay-tables in a private directory, never the
+    # host's /etc/postfix/partner-relay (the config's default).
+    mkdir -p "$d/examples/tables"
+    sed -i "s|^\[milter\]\$|[milter]\ntables_dir = $d/examples/tables|" "$excfg"
+    "$M" -c "$excfg" -t "$samples/verification-link.eml" > "$out" 2>&1
+    contains "-t example before partner-relay-tables: waiting" "$out" "route=global reason=waiting-for-tables"
+    "$M" -c "$excfg" -n > "$out" 2>&1
+    contains "-n on contrib/examples before partner-relay-tables: waiting" "$out" "acme: active, waiting for partner-relay-tables"
+    "$(dirname "$M")/partner-relay-tables" -c "$excfg" -o "$d/examples/tables" --no-postmap > "$out" 2>&1
+    check "partner-relay-tables on contrib/examples: exit 0" $? 0
     "$M" -c "$excfg" -n > "$out" 2>&1; check "-n on contrib/examples: exit 0" $? 0
     contains "-n on contrib/examples: acme active" "$out" "acme: active"
+    lacks "-n on contrib/examples after partner-relay-tables: none waiting" "$out" "waiting for"
     lacks "-n on contrib/examples: no password" "$out" "example-only-not-a-secret"
     for f in "$samples"/*.eml; do
         "$M" -c "$excfg" -t "$f" > "$out" 2>&1

@@ -24,7 +24,7 @@ lacks() { if grep -qF -- "$3" "$2"; then notok "$1: '$3' found:"; sed 's/^/#   /
 d=$(mktemp -d "${TMPDIR:-/tmp}/prm-indented.XXXXXX") || exit 1
 trap 'rm -rf "$d"' EXIT
 secret=S3cret-Canary-indented
-printf '[milter]\nfallback_sender = noreply@platform.example\npartners = %s/partners.conf\n' "$d" > "$d/m.conf"
+printf '[milter]\nfallback_sender = noreply@platform.example\npartners = %s/partners.conf\ntables_dir =\n' "$d" > "$d/m.conf"
 for key in "port = 587" "categories = custom" "tls = verify" "match_senders = @acme.example"; do
     name=${key%% *}
     printf '[acme]\nhost = 127.0.0.1\n%s\n  password = %s\nusername = u\nsender = n@acme.example\n' \

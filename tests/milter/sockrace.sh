@@ -30,7 +30,7 @@ cleanup() { for p in $pids; do kill -KILL "$p" 2>/dev/null; done; rm -rf "$d"; }
 trap cleanup EXIT
 chmod 755 "$d"; mkdir "$d/run"; chown nobody "$d/run"
 : > "$d/partners.conf"; chmod 600 "$d/partners.conf"
-printf '[milter]\nfallback_sender = noreply@platform.example\npartners = %s/partners.conf\n' "$d" > "$d/m.conf"
+printf '[milter]\nfallback_sender = noreply@platform.example\npartners = %s/partners.conf\ntables_dir =\n' "$d" > "$d/m.conf"
 echo "root's file" > "$d/victim"; chmod 600 "$d/victim"
 want=$(stat -c %u:%g:%a "$d/victim")
 

@@ -70,7 +70,7 @@ C
 "${CC:-cc}" -O2 -shared -fPIC -o "$d/swap.so" "$d/swap.c" -ldl ||
     { echo "SKIP: tablerace.sh: the shim does not compile"; exit 77; }
 
-printf '[milter]\nfallback_sender = noreply@platform.example\npartners = %s/partners.conf\nallowed_private_relays = 127.0.0.0/8\n' "$d" > "$d/m.conf"
+printf '[milter]\nfallback_sender = noreply@platform.example\npartners = %s/partners.conf\ntables_dir =\nallowed_private_relays = 127.0.0.0/8\n' "$d" > "$d/m.conf"
 printf '[good]\nhost = 127.0.0.1\nport = 587\nusername = u\npassword = S3cret-Canary-good\nsender = n@good.example\ntls = encrypt\n' > "$d/partners.conf"
 printf '[evil]\nhost = 127.0.0.1\nport = 587\nusername = u\npassword = S3cret-Canary-evil\nsender = n@evil.example\ntls = encrypt\n' > "$d/partners.conf.evil"
 chmod 600 "$d/partners.conf"; chmod 644 "$d/partners.conf.evil"

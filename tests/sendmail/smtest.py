@@ -205,9 +205,9 @@ class Instance:
             "[milter]\nsocket = inet:%d@127.0.0.1\npartners = %s\nmta = sendmail\n"
             "trusted_networks = 127.0.0.1/32\nfallback_sender = %s\nuser = %s\n"
             "log_level = debug\nallowed_private_relays = 127.0.0.0/8, ::1/128\n"
-            "relay_cafile = %s\n"
+            "relay_cafile = %s\ntables_dir = %s\n"
             % (self.ports["milter"], self.path("partners.conf"), FALLBACK_SENDER,
-               prmtest.MILTER_USER, self.path("certs", "ca.pem"))))
+               prmtest.MILTER_USER, self.path("certs", "ca.pem"), self.path("maps"))))
         path = self._write("partners.conf", "".join(p.ini() + "\n" for p in self.partners), 0o600)
         import pwd
         pw = pwd.getpwnam(prmtest.MILTER_USER)

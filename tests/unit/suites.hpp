@@ -14,3 +14,4 @@ Suite* suite_alert();
 Suite* suite_hostguard();
 Suite* suite_sendmail();
 Suite* suite_oauth_partners();
+Suite* suite_published();
