@@ -52,6 +52,14 @@ std::string credential_material(const Partner& p) {
     std::string fps;
     for (const std::string& f : p.tls_fingerprints) fps += f + ",";
     field(m, "tls_fingerprint", fps);
+    // auth = oauth2: what partner-relay-tokend and the oauth transport use.
+    if (p.auth != AuthKind::password) {
+        field(m, "auth", auth_kind_name(p.auth));
+        field(m, "oauth_client_id", p.oauth_client_id);
+        field(m, "oauth_client_secret", p.oauth_client_secret);
+        field(m, "oauth_token_url", p.oauth_token_url);
+        field(m, "oauth_scope", p.oauth_scope);
+    }
     return m;
 }
 

@@ -39,9 +39,11 @@ namespace prm {
 inline constexpr const char* kStampName = "published";
 
 // The fields of P that decide whether Postfix can log in for it (host, port,
-// username, password, sender, tls, tls_fingerprint), length-prefixed so no
-// two different partners give the same text. Holds the password: never
-// print it, only hash it.
+// username, password, sender, tls, tls_fingerprint; for auth = oauth2 also
+// the auth kind, oauth_client_id, oauth_client_secret, oauth_token_url and
+// oauth_scope), length-prefixed so no two different partners give the same
+// text. Holds secrets: never print it, only hash it. A password partner's
+// text has no auth field, so stamps written before auth existed still match.
 std::string credential_material(const Partner& p);
 
 // The stamp line value for P under SALT (hex).

@@ -177,6 +177,8 @@ PostfixTables build_tables(const Snapshot& snap, const std::vector<FallbackHop>&
             continue;
         }
         t.sasl.push_back(std::move(e));
+        // Every partner whose entries are written here is published (the
+        // milter routes only those): keep this after all of its entries.
         t.published.push_back({p.id, credential_material(p)});
 
         std::string hop = p.nexthop();
