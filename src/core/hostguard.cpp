@@ -138,6 +138,11 @@ private:
     std::size_t skipped_ = 0;
 };
 
+// The line of P's KEY when known (host), else its section line.
+int key_line(const Partner& p, const char* key) {
+    return std::string_view(key) == "host" && p.host_line > 0 ? p.host_line : p.line;
+}
+
 // The guard's problem for HOST of partner P (WHAT: "host" or "token URL
 // host", KEY the partner-table key), or "" when the host passes.
 std::string host_problem(const Partner& p, const std::string& host, const char* what,
@@ -155,7 +160,7 @@ std::string host_problem(const Partner& p, const std::string& host, const char* 
     const Lookup& l = lookups.get(ascii_lower(host));
     if (!l.checked) return "";
     if (!l.ok) {
-        warnings.push_back(Diag{file, p.line, p.id, key,
+        warnings.push_back(Diag{file, key_line(p, key), p.id, key,
                                 name + " does not resolve (" + l.err +
                                     "); not checked against private addresses"});
         return "";
@@ -171,7 +176,7 @@ std::string host_problem(const Partner& p, const std::string& host, const char* 
 
 // Make P inactive for WHY (a problem at KEY).
 void deactivate(PartnerTable& t, Partner& p, const char* key, const std::string& why) {
-    Diag d{t.path, p.line, p.id, key, why};
+    Diag d{t.path, key_line(p, key), p.id, key, why};
     p.problems.push_back(d);
     t.warnings.push_back(d);
     p.reason = p.active ? why : p.reason + "; " + why;

@@ -133,7 +133,7 @@ void check_relay(Builder& b) {
         else if (!valid_host(e->value))
             b.problem(e->line, "host", "host must be a DNS name or an IPv4 address");
         else
-            b.p.host = e->value;
+            b.p.host = e->value, b.p.host_line = e->line;
     }
     if (const IniEntry* e = b.optional("port"); e == nullptr) {
         b.problem(b.p.line, "port", "missing port");

@@ -41,6 +41,7 @@ std::string entra_token_url(std::string_view tenant);
 struct Partner {
     std::string id;
     int line = 0;  // line of the [id] section header
+    int host_line = 0;  // line of its host key (0: none)
 
     std::string host;                  // DNS name or IPv4 literal
     std::optional<std::uint16_t> port;

@@ -98,6 +98,8 @@ START_TEST(literal_private_host_makes_partner_inactive) {
               "reason");
     ck_assert_msg(acme->problems.size() == 1 && acme->problems[0].key == "host",
                   "acme problems: got %zu, want one with key host", acme->problems.size());
+    // The problem points at the host = line (2), not the [acme] line (1).
+    expect_eq(std::to_string(acme->problems[0].line), "2", "problem line");
     ck_assert_msg(t.find("pub")->active, "pub (8.8.8.8): got inactive (%s)",
                   t.find("pub")->reason.c_str());
     ck_assert_msg(dns.calls == 0, "resolver calls for IP literals: got %d, want 0", dns.calls);
