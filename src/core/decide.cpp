@@ -25,6 +25,9 @@
 // category-opted-out, null-sender, bad-envelope-sender,
 // from-not-single-mailbox, too-many-headers, rcpt-not-rewritable (Sendmail).
 //
+// Refusals (Decision::verdict, no edits): an untrusted client's message with
+// more headers than kMaxHeaders is rejected (too-many-headers).
+//
 // On Sendmail ([milter] mta = sendmail) the partner route is the recipient
 // rewrite of sendmail_rewrite.cpp instead of the route header, and typed
 // pseudo-domain recipients are deleted on every listener.
@@ -118,9 +121,13 @@ Edit sender_edit(const std::string& address) {
 }
 
 // Trusted: local submission, a trusted network, or (if allowed) SASL auth.
+// An unknown address family is local submission on Sendmail only; on
+// Postfix it is an smtpd on a UNIX socket, whose {client_addr} is a
+// placeholder: such a client is trusted through SASL only (issue 17).
 bool is_trusted(const Config& cfg, const MessageFacts& msg) {
     if (msg.local_submission) return true;
-    if (!msg.client_addr.empty())
+    if (msg.unknown_family && cfg.mta == Mta::sendmail) return true;
+    if (!msg.client_addr.empty() && !msg.unknown_family)
         for (const Network& n : cfg.trusted_networks)
             if (n.contains(msg.client_addr)) return true;
     return cfg.trust_authenticated && !msg.auth_login.empty();
@@ -306,6 +313,21 @@ Decision decide_submission(const Snapshot& snap, const MessageFacts& msg) {
     if (d.trusted) d.category = category_from_header(cfg, msg, false);
     if (d.category.empty()) d.category = classify(cfg, msg, env ? env->address : "");
 
+    // Headers past kMaxHeaders are never seen, so their forged control
+    // headers could not be deleted: refuse such a message from an untrusted
+    // client (issue 17). Reject, not tempfail: the same message would be
+    // refused on every retry, and the client's MTA bounces it to its sender
+    // at once instead of after days. Trusted submitters are never refused.
+    if (!d.trusted && msg.headers_truncated) {
+        d.reason = "too-many-headers";
+        d.verdict = Decision::Verdict::reject;
+        d.reply_code = "550";
+        d.reply_xcode = "5.7.1";
+        d.reply_text = "message has more than " + std::to_string(kMaxHeaders) +
+                       " header fields; not accepted from an untrusted client";
+        return d;
+    }
+
     const Partner* p = nullptr;
     std::optional<std::string> from;
     if (!d.trusted) {
@@ -406,7 +428,14 @@ std::string Decision::log_line(const std::string& queue_id) const {
     if (shadow) line += " mode=shadow";
     if (fallback) line += " fallback=yes";
     if (!note.empty()) line += " note=" + token(note);
+    if (verdict == Verdict::reject) line += " action=reject";
+    if (verdict == Verdict::tempfail) line += " action=tempfail";
     return line;
+}
+
+// Postfix cleanup's non-SMTP CONNECT: "localhost", loopback, port 0.
+bool non_smtp_connect(const std::string& hostname, const std::string& addr, unsigned port) {
+    return hostname == "localhost" && (addr == "127.0.0.1" || addr == "::1") && port == 0;
 }
 
 // Decide for one message: the fallback listener first, then submission.

@@ -27,6 +27,10 @@ struct MessageFacts {
     std::string auth_login;   // {auth_authen}; empty when not authenticated
     std::string daemon_name;  // {daemon_name}
     bool local_submission = false;  // non-SMTP (sendmail/pickup) submission
+    // CONNECT named no address (libmilter's hostaddr NULL: family unknown).
+    // Postfix sends that for an smtpd on a UNIX socket (its {client_addr}
+    // is then a placeholder 127.0.0.1); Sendmail for local (-bs) submission.
+    bool unknown_family = false;
     std::string mail_from;          // MAIL FROM argument, e.g. "<a@b>"
     std::vector<std::string> mail_args;  // ESMTP parameters of MAIL FROM
     std::vector<std::string> rcpts;
@@ -61,9 +65,23 @@ struct Decision {
     std::string note;       // bounded token, e.g. "from-not-rewritten"; may be empty
     std::vector<Edit> edits;
 
+    // What end of message answers. accept: the edits apply. reject or
+    // tempfail: no edit, the MTA is answered with reply_code, reply_xcode
+    // and reply_text (plain ASCII). Never chosen for a trusted submitter.
+    enum class Verdict { accept, reject, tempfail };
+    Verdict verdict = Verdict::accept;
+    std::string reply_code;   // "550"
+    std::string reply_xcode;  // "5.7.1"
+    std::string reply_text;
+
     // "QUEUEID: category=... partner=... route=... reason=..." (no secret).
     std::string log_line(const std::string& queue_id) const;
 };
+
+// Whether a CONNECT is an MTA's emulation of non-SMTP (sendmail(1),
+// pickup) submission: Postfix's cleanup presents it as client "localhost",
+// IPv4 or IPv6 loopback, port 0 (no SMTP client has source port 0).
+bool non_smtp_connect(const std::string& hostname, const std::string& addr, unsigned port);
 
 // Decide for one message.
 Decision decide(const Snapshot& snap, const MessageFacts& msg);

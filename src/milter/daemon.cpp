@@ -444,7 +444,9 @@ MessageOutcome finish_message(const Snapshot& snap, const MessageFacts& msg, Mta
                               Counters* counters) {
     MessageOutcome out;
     out.decision = decide(snap, msg);
-    out.applied = apply_edits(out.decision.edits, mta, out.failed);
+    // A refused message gets no edit (the decision lists none).
+    out.applied = out.decision.verdict != Decision::Verdict::accept ||
+                  apply_edits(out.decision.edits, mta, out.failed);
     std::string qid = msg.queue_id.empty() ? std::string("NOQUEUE") : msg.queue_id;
     logger().log(Level::info, out.decision.log_line(qid));
     if (!out.applied)
@@ -517,6 +519,9 @@ int run_test(const Options& opts) {
     MessageOutcome out = finish_message(*r.snapshot, msg, rec, nullptr);
     std::cout << out.decision.log_line("NOQUEUE") << "\n";
     for (const Edit& e : out.decision.edits) std::cout << describe(e) << "\n";
+    if (out.decision.verdict != Decision::Verdict::accept)
+        std::cout << "reply " << out.decision.reply_code << " " << out.decision.reply_xcode << " "
+                  << out.decision.reply_text << "\n";
     return out.applied ? kExitOk : kExitRuntime;
 }
 

@@ -30,6 +30,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <exception>
@@ -64,6 +65,7 @@ struct Connection {
     unsigned long pflags = 0;  // negotiated protocol flags
     std::string conn_addr;     // address from the CONNECT step
     bool local = false;        // non-SMTP submission (see connect_cb)
+    bool unknown_family = false;  // CONNECT gave no address
 
     bool in_message = false;
     bool failed = false;  // a step failed: end of message answers on_error
@@ -206,6 +208,16 @@ void refresh_macros(SMFICTX* ctx, Connection* c) {
     if (!addr.empty()) c->msg.client_addr = addr;
 }
 
+// Answer a refusal the core decided: its reply, then REJECT or TEMPFAIL.
+sfsistat refusal(SMFICTX* ctx, const Decision& d) {
+    bool reject = d.verdict == Decision::Verdict::reject;
+    std::string text = d.reply_text;  // smfi_setreply treats '%' specially
+    std::replace(text.begin(), text.end(), '%', ' ');
+    smfi_setreply(ctx, const_cast<char*>(d.reply_code.c_str()), const_cast<char*>(d.reply_xcode.c_str()),
+                  const_cast<char*>(text.c_str()));
+    return reject ? SMFIS_REJECT : SMFIS_TEMPFAIL;
+}
+
 // --- callbacks ------------------------------------------------------------
 
 // Negotiate actions, skipped steps, no-reply steps and the macro lists.
@@ -243,12 +255,9 @@ sfsistat connect_cb(SMFICTX* ctx, char* hostname, struct sockaddr* hostaddr) {
         if (!c) return on_error_status(nullptr);
         unsigned port = 0;
         c->conn_addr = address_text(hostaddr, port);
-        // Postfix's cleanup presents sendmail(1)/pickup mail as "localhost",
-        // 127.0.0.1 (or ::1), port 0; Sendmail gives no address at all for
-        // local submission. No SMTP client ever has source port 0.
-        bool loopback = c->conn_addr == "127.0.0.1" || c->conn_addr == "::1";
-        c->local = hostaddr == nullptr ||
-                   (hostname && std::strcmp(hostname, "localhost") == 0 && loopback && port == 0);
+        // What counts as local submission is the core's decision (decide.hpp).
+        c->unknown_family = hostaddr == nullptr;
+        c->local = !c->unknown_family && non_smtp_connect(hostname ? hostname : "", c->conn_addr, port);
         return go_on(c, SMFIP_NR_CONN);
     });
 }
@@ -264,6 +273,7 @@ sfsistat envfrom_cb(SMFICTX* ctx, char** argv) {
         if (g_env && g_env->counters) g_env->counters->message_started();
         c->refuse = g_env && g_env->stopping && g_env->stopping->load();
         c->msg.local_submission = c->local;
+        c->msg.unknown_family = c->unknown_family;
         c->msg.client_addr = c->conn_addr;
         if (argv && argv[0]) {
             c->msg.mail_from = argv[0];
@@ -326,6 +336,7 @@ sfsistat eom_cb(SMFICTX* ctx) {
             MessageOutcome out =
                 finish_message(*snap, c->msg, mta, g_env ? g_env->counters : nullptr);
             if (!out.applied) st = on_error_status(c);
+            else if (out.decision.verdict != Decision::Verdict::accept) st = refusal(ctx, out.decision);
         }
         c->end_message();
         return st;

@@ -193,6 +193,7 @@ class MilterClient:
             cmd, data = self.read()
             name = REPLY_NAMES.get(cmd, repr(cmd))
             if name in FINAL:
+                self.reply_text = data.rstrip(b"\0").decode(errors="replace")  # replycode's text
                 return name, mods
             mods.append(_parse_mod(name, data))
 

@@ -1,8 +1,9 @@
 """protocols.py - the daemon under Postfix's and Sendmail's milter protocol
 versions: Postfix (v6, no-reply steps), Sendmail 8.14+ (v6) and Sendmail
 before 8.14 (v2: no negotiation of steps, every command answered, no
-CHGFROM offered). Also a connection with an unknown address family (local
-submission without an address) and one without any macros."""
+CHGFROM offered). Also a connection with an unknown address family (on
+Postfix an smtpd on a UNIX socket: untrusted; Sendmail's local submission is
+a unit row in test_decide.cpp) and one without any macros."""
 
 import os
 import signal
@@ -71,6 +72,23 @@ equal(mods, acme_mods(), "no macros: client address taken from CONNECT, trusted"
 check(wait_log("NOQUEUE: category=aml-alert partner=acme route=partner"), "no queue id: logged as NOQUEUE")
 c.quit()
 
+# Issue 17 finding 7: on Postfix (this config: mta = postfix) a CONNECT with
+# an unknown family is an smtpd on a UNIX socket, whose {client_addr} is the
+# placeholder 127.0.0.1: not local submission, and not the trusted loopback
+# network either (127.0.0.0/8 is trusted here), so control headers go.
+c = mc.MilterClient(SOCKET)
+c.negotiate(mc.POSTFIX_V6)
+c.macro(mc.SMFIC_CONNECT, {"{daemon_name}": "ORIGINATING", "{client_addr}": "127.0.0.1"})
+c.connect("localhost", None, 0)
+reply, mods = mc.message(c, mail_macros={"i": "P-unixsmtpd", "{client_addr}": "127.0.0.1"},
+                         headers=partner_headers())
+c.quit()
+check(("chgheader", 1, "X-Partner-Id", "") in mods and not any(m[0] == "chgfrom" for m in mods),
+      "Postfix smtpd on a UNIX socket (family U, {client_addr} 127.0.0.1): untrusted",
+      mods, "partner header removed, no chgfrom")
+check(wait_log("P-unixsmtpd: category=unclassified partner=- route=global reason=untrusted-submitter trusted=no"),
+      "Postfix smtpd on a UNIX socket: logged untrusted")
+
 # Local submission must be trusted as such, not only because 127.0.0.1 is
 # in trusted_networks: reload without loopback in trusted_networks first.
 with open(CONF) as f:
@@ -96,9 +114,6 @@ def local_message(hostname, addr, port, qid, offer=mc.POSTFIX_V6):
 # Postfix non_smtpd_milters: "localhost", 127.0.0.1, port 0.
 equal(local_message("localhost", "127.0.0.1", 0, "P-local"), acme_mods(),
       "local submission (localhost, 127.0.0.1, port 0): trusted")
-# Sendmail local submission: no address (family U).
-equal(local_message("localhost", None, 0, "P-unspec", mc.SENDMAIL_V6), acme_mods(),
-      "local submission without an address (family U): trusted")
 # An SMTP client on loopback (real source port) is not local submission.
 mods = local_message("localhost", "127.0.0.1", 43210, "P-loop")
 check(("chgheader", 1, "X-Partner-Id", "") in mods and not any(m[0] == "chgfrom" for m in mods),

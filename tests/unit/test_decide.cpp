@@ -318,6 +318,57 @@ START_TEST(trust_sources) {
 }
 END_TEST
 
+// Issue 17 finding 7: a CONNECT without an address (unknown family) is
+// local submission on Sendmail only. On Postfix it is an smtpd on a UNIX
+// socket whose {client_addr} is the placeholder 127.0.0.1: trusted_networks
+// does not apply, SASL (when allowed) does.
+START_TEST(unknown_family_trust) {
+    struct Row {
+        const char* what;
+        const char* extra;
+        const char* addr;
+        const char* login;
+        bool want;
+    } rows[] = {
+        {"postfix unix smtpd, placeholder loopback", "", "127.0.0.1", "", false},
+        {"postfix unix smtpd, no address", "", "", "", false},
+        {"postfix unix smtpd, trusted 0.0.0.0/0", "trusted_networks = 0.0.0.0/0, ::/0\n", "127.0.0.1", "", false},
+        {"postfix unix smtpd, sasl", "", "127.0.0.1", "app-user", true},
+        {"postfix unix smtpd, sasl not trusted", "trust_authenticated = no\n", "127.0.0.1", "app-user", false},
+        {"sendmail local submission", "mta = sendmail\n", "", "", true},
+    };
+    for (const Row& r : rows) {
+        auto snap = test::snapshot_from(kPartners, r.extra);
+        MessageFacts m = facts(app_headers("acme", "custom"));
+        m.client_addr = r.addr;
+        m.auth_login = r.login;
+        m.unknown_family = true;
+        Decision d = run(*snap, m);
+        ck_assert_msg(d.trusted == r.want, "%s: got trusted=%d, want %d", r.what, d.trusted, r.want);
+        if (!r.want) expect_route(d, Route::global, "untrusted-submitter", r.what);
+    }
+}
+END_TEST
+
+// Which CONNECT is Postfix cleanup's non-SMTP emulation.
+START_TEST(non_smtp_connect_rows) {
+    struct Row {
+        const char* name;
+        const char* addr;
+        unsigned port;
+        bool want;
+    } rows[] = {
+        {"localhost", "127.0.0.1", 0, true},   {"localhost", "::1", 0, true},
+        {"localhost", "127.0.0.1", 25, false}, {"localhost", "10.0.0.1", 0, false},
+        {"app.example", "127.0.0.1", 0, false}, {"", "127.0.0.1", 0, false},
+        {"localhost", "", 0, false},
+    };
+    for (const Row& r : rows)
+        ck_assert_msg(non_smtp_connect(r.name, r.addr, r.port) == r.want, "%s %s %u: want %d", r.name,
+                      r.addr, r.port, r.want);
+}
+END_TEST
+
 // A message as it comes back from the partner transport to the fallback
 // listener: partner From and sender, our tag, maybe a stale route header.
 static MessageFacts fallback_facts(const std::string& category) {
@@ -476,7 +527,43 @@ START_TEST(too_many_headers_goes_global) {
     auto snap = test::snapshot_from(kPartners);
     MessageFacts m = facts(app_headers("acme", "custom"));
     m.headers_truncated = true;
-    expect_route(run(*snap, m), Route::global, "too-many-headers", "truncated");
+    Decision d = run(*snap, m);
+    expect_route(d, Route::global, "too-many-headers", "truncated");
+    ck_assert_msg(d.verdict == Decision::Verdict::accept && !d.edits.empty(),
+                  "trusted truncated: got verdict %d with %zu edits, want accept with edits",
+                  static_cast<int>(d.verdict), d.edits.size());
+}
+END_TEST
+
+// Issue 17 finding 8: headers past kMaxHeaders are never seen (nor their
+// forged control headers deleted): an untrusted client's such message is
+// rejected, a trusted submitter's never (rows: trust x truncated).
+START_TEST(too_many_headers_untrusted_rejected) {
+    struct Row {
+        const char* what;
+        const char* addr;
+        bool truncated;
+        Decision::Verdict want;
+    } rows[] = {
+        {"untrusted truncated", "198.51.100.1", true, Decision::Verdict::reject},
+        {"untrusted complete", "198.51.100.1", false, Decision::Verdict::accept},
+        {"trusted truncated", "127.0.0.1", true, Decision::Verdict::accept},
+        {"trusted complete", "127.0.0.1", false, Decision::Verdict::accept},
+    };
+    auto snap = test::snapshot_from(kPartners);
+    for (const Row& r : rows) {
+        MessageFacts m = facts(app_headers("acme", "custom"));
+        m.client_addr = r.addr;
+        m.headers_truncated = r.truncated;
+        Decision d = run(*snap, m);
+        ck_assert_msg(d.verdict == r.want, "%s: got verdict %d, want %d", r.what,
+                      static_cast<int>(d.verdict), static_cast<int>(r.want));
+        if (r.want != Decision::Verdict::reject) continue;
+        ck_assert_msg(d.edits.empty() && d.reason == "too-many-headers" && d.reply_code == "550" &&
+                          d.reply_xcode == "5.7.1" && d.log_line("Q").find(" action=reject") != std::string::npos,
+                      "%s: got %zu edits reason=%s reply=%s %s log=%s", r.what, d.edits.size(),
+                      d.reason.c_str(), d.reply_code.c_str(), d.reply_xcode.c_str(), d.log_line("Q").c_str());
+    }
 }
 END_TEST
 
@@ -687,6 +774,9 @@ Suite* suite_decide() {
     Suite* s = suite_create("decide");
     TCase* tc = tcase_create("decide");
     tcase_add_test(tc, eligible_categories_use_partner_relay);
+    tcase_add_test(tc, unknown_family_trust);
+    tcase_add_test(tc, too_many_headers_untrusted_rejected);
+    tcase_add_test(tc, non_smtp_connect_rows);
     tcase_add_test(tc, implicit_tls_partner_uses_smtps_transport);
     tcase_add_test(tc, global_and_unclassified_categories_go_global);
     tcase_add_test(tc, category_header_trimmed_and_case_insensitive);
