@@ -20,13 +20,16 @@
 // platform's From and envelope sender instead of adding a route.
 //
 // Reasons (bounded vocabulary, used in logs and counters): partner-relay,
-// untrusted-submitter, fallback, conflicting-partner-headers, no-partner,
-// unknown-partner, inactive-partner, waiting-for-tables, category-not-eligible,
+// untrusted-submitter, fallback, fallback-not-partner-sender,
+// conflicting-partner-headers, no-partner, unknown-partner, inactive-partner,
+// waiting-for-tables, category-not-eligible,
 // category-opted-out, null-sender, bad-envelope-sender,
 // from-not-single-mailbox, too-many-headers, rcpt-not-rewritable (Sendmail).
 //
 // Refusals (Decision::verdict, no edits): an untrusted client's message with
-// more headers than kMaxHeaders is rejected (too-many-headers).
+// more headers than kMaxHeaders is rejected (too-many-headers); on the
+// fallback listener a message whose envelope sender is no partner's sender
+// (active or not) is tempfailed (fallback-not-partner-sender).
 //
 // On Sendmail ([milter] mta = sendmail) the partner route is the recipient
 // rewrite of sendmail_rewrite.cpp instead of the route header, and typed
@@ -192,11 +195,27 @@ Decision decide_fallback(const Snapshot& snap, const MessageFacts& msg) {
     d.category = category_from_header(cfg, msg, true);
     if (d.category.empty()) d.category = std::string(kUnclassified);
 
-    // The envelope sender is the partner's own (we set it): name the partner
-    // for accounting only.
+    // Everything legitimate here came through a partner transport, with the
+    // envelope sender we set: a partner's sender. Any other sender is some
+    // local process using the listener to send as the platform: refused
+    // (issue 17). Any partner of the table counts, active or not, so mail
+    // queued before a partner was deactivated is still restored. The reply
+    // is temporary: a sender no longer in the table (a partner removed, or
+    // its sender changed, with mail still queued) is deferred, never
+    // bounced, and 4xx stays 4xx through the partner transport's
+    // smtp_reply_filter.
+    const Partner* p = nullptr;
     if (auto env = envelope_of(msg); env && !env->null_sender)
-        if (const Partner* p = snap.partners.by_sender(normalize_address(env->address)))
-            d.partner = p->id;
+        p = snap.partners.by_sender(normalize_address(env->address));
+    if (!p) {
+        d.reason = "fallback-not-partner-sender";
+        d.verdict = Decision::Verdict::tempfail;
+        d.reply_code = "451";
+        d.reply_xcode = "4.7.1";
+        d.reply_text = "the fallback listener takes only mail from a partner sender";
+        return d;
+    }
+    d.partner = p->id;
 
     delete_names(msg, control_headers(cfg, cfg.strip_partner), d.edits);
     if (cfg.mta == Mta::sendmail) delete_pseudo_rcpts(msg, d.edits);

@@ -29,7 +29,9 @@
 //    no NUL and CR/LF only as folding; the envelope sender edit names the
 //    same address;
 //  - every header value the milter writes has no NUL and no CR/LF that could
-//    start a new header; the log line is one line.
+//    start a new header; the log line is one line;
+//  - a refused message (Decision::verdict) has no edit, and is either an
+//    untrusted client's with truncated headers or on the fallback listener.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -147,6 +149,13 @@ void check_decision(const prm::Snapshot& s, const prm::MessageFacts& msg, const 
         deleted_route += del && prm::header_name_equal(e.name, cfg.route_header);
     }
     check(d.log_line("FUZZ1").find_first_of("\r\n") == std::string::npos, "log line is one line");
+    if (d.verdict != prm::Decision::Verdict::accept) {
+        // Refused: an untrusted client's truncated headers, or a non-partner
+        // sender on the fallback listener; never a trusted submission.
+        check(d.edits.empty() && d.route == prm::Route::global, "a refused message gets no edit");
+        check(d.fallback || (!d.trusted && msg.headers_truncated), "only the refusals of decide.cpp");
+        return;
+    }
     check(routes <= 1, "at most one route header");
     if (untrusted || d.fallback)
         check(d.route == prm::Route::global && routes == 0, "never routed");

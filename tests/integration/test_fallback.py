@@ -12,7 +12,9 @@ From address and envelope sender (display name kept), authenticated as the
 platform, and no partner password may reach any other server. And the
 reply filter's scope: when the fallback listener itself rejects (5xx with
 its "[partner-relay-fallback]" footer) the rejection stays permanent, so the
-message bounces instead of being retried forever.
+message bounces instead of being retried forever. And the fallback
+listeners take only partner mail: a local client sending there directly with
+a sender that is no partner's is refused 451 (issue 17 finding 5).
 Exit 77 (skip) unless root with Postfix installed.
 """
 
@@ -140,6 +142,24 @@ class Fallback(unittest.TestCase):
                     self.assertEqual(code, 250, "EHLO: got %d, want 250" % code)
                     self.assertFalse(s.has_extn("auth"), "fallback listener offers AUTH: %r"
                                      % s.esmtp_features.get("auth"))
+
+    def test_direct_non_partner_sender_refused(self):
+        """Issue 17 finding 5: a local client sending straight to a fallback
+        listener with a sender that is no partner's is refused (451 4.7.1
+        at end of data, nothing delivered); partner mail that falls back
+        (the other tests) is still restored."""
+        for port in (INST.ports["fb"],):
+            token = "direct%d" % port
+            text = ("From: Someone <app@platform.example>\r\nTo: someone@dest.example\r\n"
+                    "Subject: test %s\r\n\r\nHello.\r\n" % token)
+            with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
+                with self.assertRaises(smtplib.SMTPDataError) as cm:
+                    s.sendmail("app@platform.example", ["someone@dest.example"], text.encode())
+            self.assertEqual(cm.exception.smtp_code, 451, "reply: %r" % (cm.exception.args,))
+            self.assertIn(b"4.7.1", cm.exception.smtp_error)
+            self.assertEqual(INST.arrivals(token), [], "a non-partner sender's mail was delivered")
+        self.assertIn("reason=fallback-not-partner-sender",
+                      INST.read("milter.log"))
 
     def test_no_password_shown_to_another_server(self):
         leaks = INST.leaked_passwords(list(P.values()))

@@ -441,6 +441,52 @@ START_TEST(fallback_never_routes_even_untrusted_or_shadow) {
 }
 END_TEST
 
+// Issue 17 finding 5: the fallback listener restores only mail whose
+// envelope sender is a partner's sender (active or not: mail queued before a
+// partner was deactivated is still restored); anything else is tempfailed
+// with no edit (a removed partner's queued mail is deferred, never bounced).
+START_TEST(fallback_only_partner_senders) {
+    struct Row {
+        const char* what;
+        const char* sender;
+        const char* partner;  // nullptr: refused
+    } rows[] = {
+        {"active partner", "<news@acme.example>", "acme"},
+        {"active partner, domain case", "<news@ACME.example>", "acme"},
+        {"inactive partner (grace)", "<s@sleepy.example>", "sleepy"},
+        {"platform sender", "<app@platform.example>", nullptr},
+        {"match_senders domain is no sender", "<other@shop.example>", nullptr},
+        {"null sender", "<>", nullptr},
+        {"broken sender", "<not an address", nullptr},
+        {"removed partner", "<gone@removed.example>", nullptr},
+    };
+    auto snap = test::snapshot_from(kPartners);
+    for (const Row& r : rows) {
+        MessageFacts m = fallback_facts("custom");
+        m.mail_from = r.sender;
+        m.client_addr = "127.0.0.1";
+        Decision d = run(*snap, m);
+        ck_assert_msg(d.fallback && d.route == Route::global, "%s: got fallback=%d route=%s", r.what,
+                      d.fallback, route_name(d.route));
+        if (r.partner) {
+            ck_assert_msg(d.verdict == Decision::Verdict::accept && d.reason == "fallback" &&
+                              d.partner == r.partner && !d.edits.empty() &&
+                              describe(d.edits.back()) == "envelope-from <noreply@platform.example>",
+                          "%s: got verdict %d reason %s partner %s", r.what, static_cast<int>(d.verdict),
+                          d.reason.c_str(), d.partner.c_str());
+        } else {
+            ck_assert_msg(d.verdict == Decision::Verdict::tempfail && d.edits.empty() &&
+                              d.reason == "fallback-not-partner-sender" && d.reply_code == "451" &&
+                              d.reply_xcode == "4.7.1" && d.partner.empty() &&
+                              d.log_line("Q").find(" action=tempfail") != std::string::npos,
+                          "%s: got verdict %d, %zu edits, reason %s, reply %s %s, log %s", r.what,
+                          static_cast<int>(d.verdict), d.edits.size(), d.reason.c_str(),
+                          d.reply_code.c_str(), d.reply_xcode.c_str(), d.log_line("Q").c_str());
+        }
+    }
+}
+END_TEST
+
 START_TEST(route_header_never_changed) {
     auto snap = test::snapshot_from(kPartners);
     auto shadow = test::snapshot_from(kPartners, "mode = shadow\n");
@@ -775,6 +821,7 @@ Suite* suite_decide() {
     TCase* tc = tcase_create("decide");
     tcase_add_test(tc, eligible_categories_use_partner_relay);
     tcase_add_test(tc, unknown_family_trust);
+    tcase_add_test(tc, fallback_only_partner_senders);
     tcase_add_test(tc, too_many_headers_untrusted_rejected);
     tcase_add_test(tc, non_smtp_connect_rows);
     tcase_add_test(tc, implicit_tls_partner_uses_smtps_transport);
