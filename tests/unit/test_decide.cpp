@@ -90,7 +90,11 @@ void check_invariants(const Snapshot& snap, const Decision& d) {
         }
         if (e.op == Edit::Op::add_header && header_name_equal(e.name, cfg.category_header)) ++tags;
     }
-    ck_assert_msg(tags == 1, "got %d category tags, want 1", tags);
+    // A refused message (reject, tempfail) gets no edit at all.
+    int want_tags = d.verdict == Decision::Verdict::accept ? 1 : 0;
+    ck_assert_msg(tags == want_tags, "got %d category tags, want %d", tags, want_tags);
+    if (d.verdict != Decision::Verdict::accept)
+        ck_assert_msg(d.edits.empty(), "got %zu edits on a refused message, want none", d.edits.size());
     std::string log = d.log_line("QID");
     for (const char* s : kSecrets)
         ck_assert_msg(log.find(s) == std::string::npos, "got password in log line: %s", log.c_str());
@@ -743,9 +747,15 @@ START_TEST(fallback_partner_accounting_and_header_stripped) {
     MessageFacts m = fallback_facts("custom");
     m.mail_from = "<stranger@elsewhere.example>";
     Decision d = run(*snap, m);
-    ck_assert_msg(d.partner.empty(), "got partner %s for an unknown sender, want none", d.partner.c_str());
-    ck_assert_msg(find_edit(d, Edit::Op::delete_header, "X-Partner-Id"),
-                  "got %s, want the partner header deleted (strip_partner)", lines(d).c_str());
+    // An unknown sender is refused (issue 17 finding 5), naming nobody.
+    ck_assert_msg(d.partner.empty() && d.verdict == Decision::Verdict::tempfail,
+                  "got partner %s verdict %d for an unknown sender, want none, tempfail", d.partner.c_str(),
+                  static_cast<int>(d.verdict));
+    // A partner's sender: named for accounting, its header stripped.
+    d = run(*snap, fallback_facts("custom"));
+    ck_assert_msg(d.partner == "acme" && find_edit(d, Edit::Op::delete_header, "X-Partner-Id"),
+                  "got partner %s, edits %s, want acme and the partner header deleted (strip_partner)",
+                  d.partner.c_str(), lines(d).c_str());
 }
 END_TEST
 
