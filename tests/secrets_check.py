@@ -41,11 +41,11 @@ PASSWORD_SOURCES = [
 # Passwords the harness builds at run time: regular expressions.
 GENERATED = [r"\b[a-z0-9][a-z0-9._-]*-secret-pw\b",  # prmtest.Partner default
              r"\bfiller-\d{5}-pw\b",                  # test_faults_load.py
-             # The XOAUTH2 bearer tokens of tests/sasl/test_xoauth2.py and
-             # tests/lib/test_fakesmtp.py (their JWT-like heads are unique to
-             # the fixtures, so any part of a token that leaks is caught).
-             r"eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9\.",
-             r"eyJ0eXAiOiJKV1QifQ\."]
+             r"\b[a-z0-9][a-z0-9._-]*-client-s3cret-value\b",  # oauthtest.oauth_partner
+             # The bearer tokens of tests/sasl and test_oauth_wiring.py (any
+             # part of them: their JWT-like head is unique to the fixtures).
+             r"eyJ0eXAiOiJKV1QiLCJ(?:ub25jZSI6I|hbGciOiJSUzI1NiJ9)",
+             r"eyJ0eXAiOiJKV1QifQ\."]                # tests/lib/test_fakesmtp.py
 MIN_LEN = 8  # shorter values ("pw", "p") would match ordinary text
 
 INI_RE = re.compile(r"^\s*password\s*=\s*(\S+)\s*$", re.M)

@@ -163,9 +163,12 @@ PostfixTables build_tables(const Snapshot& snap, const std::vector<FallbackHop>&
 
     for (const Partner& p : snap.partners.partners) {
         if (!p.active) continue;
+        // An OAuth2 partner's credentials come from partner-relay-tokend
+        // (socketmap), never from sasl_passwd; its TLS policy is here.
+        bool oauth = p.auth == AuthKind::oauth2;
         TableEntry e;
         std::string why;
-        if (!sasl_entry(p, e, why)) {
+        if (!oauth && !sasl_entry(p, e, why)) {
             t.warnings.push_back("partner " + p.id + ": no SASL entry: " + why);
             continue;
         }
@@ -176,7 +179,7 @@ PostfixTables build_tables(const Snapshot& snap, const std::vector<FallbackHop>&
                                  "; Postfix can only log in as one of them, keeping " + it->second);
             continue;
         }
-        t.sasl.push_back(std::move(e));
+        if (!oauth) t.sasl.push_back(std::move(e));
         // Every partner whose entries are written here is published (the
         // milter routes only those): keep this after all of its entries.
         t.published.push_back({p.id, credential_material(p)});
@@ -230,7 +233,10 @@ std::string check_report(const Snapshot& snap) {
     for (const Partner& p : snap.partners.partners) {
         if (p.active) {
             out += p.id + ": active " + p.route_value(snap.config) + " tls=" + tls_level_name(p.tls) +
-                   " sender=" + p.sender + "\n";
+                   " sender=" + p.sender;
+            // The token endpoint's host, never the client id or secret.
+            if (p.auth == AuthKind::oauth2) out += " auth=oauth2 token_host=" + p.oauth_token_host;
+            out += "\n";
             if (p.tls == TlsLevel::encrypt) out += "  warning: " + unverified_warning(p) + "\n";
             if (p.waiting) out += "  waiting for partner-relay-tables: " + p.wait_reason + "\n";
             continue;
@@ -561,6 +567,7 @@ std::vector<std::string> transport_params(const std::string& name, const std::st
                             "smtp_sender_dependent_authentication=yes",
                             "smtp_sasl_security_options=noanonymous",
                             "smtp_sasl_tls_security_options=noanonymous",
+                            "smtp_sasl_mechanism_filter=!xoauth2,static:rest",
                             "smtp_sasl_auth_soft_bounce=yes",
                             "smtp_tls_security_level=encrypt",
                             "smtp_tls_policy_maps=${default_database_type}:DIR/tls_policy",
@@ -642,12 +649,16 @@ std::string hook_lines(const Config& cfg, const std::string& dir, const std::vec
     out += "postconf -e 'smtpd_milters = " + postfix_milter_socket(cfg.socket, queue_dir) +
            "' 'non_smtpd_milters = $smtpd_milters' 'milter_default_action = accept' "
            "'milter_protocol = 6' 'milter_header_checks = regexp:" + dir + "/milter_header_checks'\n";
+    out += oauth_main_lines(cfg);
     out += "# master.cf: partner transports, loopback fallback listeners, cleanup-fb\n";
     add_service(out, cfg.partner_transport, "unix", cfg.partner_transport + " unix - - n - - smtp",
                 transport_params(cfg.partner_transport, dir, plain, false, cfg.relay_cafile));
     add_service(out, cfg.partner_smtps_transport, "unix",
                 cfg.partner_smtps_transport + " unix - - n - - smtp",
                 transport_params(cfg.partner_smtps_transport, dir, wrapped, true, cfg.relay_cafile));
+    add_service(out, cfg.partner_oauth_transport, "unix",
+                cfg.partner_oauth_transport + " unix - - n - - smtp",
+                oauth_transport_params(cfg, dir, plain, queue_dir));
     add_service(out, service(plain), "inet", service(plain) + " inet n - n - - smtpd",
                 listener_params(cfg, false));
     add_service(out, service(wrapped), "inet", service(wrapped) + " inet n - n - - smtpd",

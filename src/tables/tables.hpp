@@ -19,6 +19,10 @@
 // they honour MAIL_CONFIG like the tools themselves. Nothing here ever
 // prints or logs a password: warnings name the partner, file and line only.
 //
+// OAuth2 partners (auth = oauth2) get a TLS policy entry but no sasl_passwd
+// entry: Postfix's partner-oauth transport asks partner-relay-tokend(8)
+// for their tokens through socketmap (tables_oauth.cpp).
+//
 // Thread safety: none needed (a one-shot command line tool).
 // Limits: database types hash, btree, lmdb and cdb (the ones whose file
 // names postmap derives with a single suffix).
@@ -121,5 +125,20 @@ std::string postfix_milter_socket(const std::string& socket, const std::string& 
 
 // Run `postconf -h queue_directory`; "" when it fails.
 std::string postfix_queue_directory();
+
+// The -o settings of the partner-oauth transport (tables_oauth.cpp): XOAUTH2
+// only, tokens from the [oauth] socket (relative to QUEUE_DIR), verified
+// TLS, FALLBACK as smtp_fallback_relay.
+std::vector<std::string> oauth_transport_params(const Config& cfg, const std::string& dir,
+                                                const std::string& fallback,
+                                                const std::string& queue_dir);
+
+// The socketmap table partner-oauth reads: socketmap:unix:private/NAME:xoauth2
+// when [oauth] socket lies below QUEUE_DIR (default /var/spool/postfix).
+std::string oauth_password_map(const Config& cfg, const std::string& queue_dir);
+
+// The main.cf postconf line: the global XOAUTH2 exclusion and the
+// Microsoft 365 caps of the partner-oauth transport.
+std::string oauth_main_lines(const Config& cfg);
 
 }  // namespace prm

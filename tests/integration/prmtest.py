@@ -140,14 +140,23 @@ class Relay:
 
 
 class Partner:
-    """One partner table entry; a field set to None is left out."""
+    """One partner table entry; a field set to None is left out.
+
+    AUTH = "oauth2" makes an OAuth2 partner: no password, the oauth_* keys
+    from OAUTH (a dict: oauth_client_id, oauth_client_secret,
+    oauth_token_url or oauth_tenant, oauth_scope) instead (oauthtest.py).
+    """
 
     def __init__(self, pid, relay=None, host="localhost", port=None,
                  username=None, password=None, sender=None, tls=None,
-                 categories=None, omit=(), tls_fingerprint=None):
+                 categories=None, omit=(), tls_fingerprint=None, auth=None, oauth=None):
         self.id, self.relay, self.host, self.port = pid, relay, host, port
         self.username = username if username is not None else pid + "-user"
-        self.password = password if password is not None else pid + "-secret-pw"
+        self.auth, self.oauth = auth, dict(oauth or {})
+        if auth == "oauth2":
+            self.password = password
+        else:
+            self.password = password if password is not None else pid + "-secret-pw"
         self.sender = sender if sender is not None else "mail@%s.example" % pid
         self.tls, self.categories, self.omit = tls, categories, set(omit)
         self.tls_fingerprint = tls_fingerprint
@@ -158,7 +167,8 @@ class Partner:
                   ("username", self.username), ("password", self.password),
                   ("sender", self.sender), ("tls", self.tls),
                   ("tls_fingerprint", self.tls_fingerprint),
-                  ("categories", self.categories)]
+                  ("categories", self.categories), ("auth", self.auth)]
+        fields += sorted(self.oauth.items())
         lines = ["[%s]" % self.id]
         for k, v in fields:
             if v is not None and k not in self.omit:
@@ -183,6 +193,8 @@ class Instance:
         self.relays = {}
         self.partners = []
         self.fallback_overrides = []  # "param=value" for both fallback listeners
+        self.main_overrides = []      # "param = value" lines after the recipe
+        self.extra_secrets = set()    # more secrets for _keep_leaks (tokens...)
         self.extra_implicit_ports = set()  # more implicit_tls_ports (no_relay)
         self.milter_proc = None
         self.postfix_up = False
@@ -214,7 +226,7 @@ class Instance:
     # -- relays and partners --------------------------------------------------
 
     def add_relay(self, name, tls="starttls", users=None, require_auth=True,
-                  fault=None, cert="server"):
+                  fault=None, cert="server", xoauth2_file=None, mechs=None):
         """Start a fake relay NAME on 127.0.0.1; return its Relay.
 
         CERT names the mkcerts.sh pair: "server" (localhost, 127.0.0.1) or
@@ -228,9 +240,10 @@ class Instance:
             cert=self.path("certs", cert + ".pem"),
             key=self.path("certs", cert + ".key"),
             auth=["%s:%s" % kv for kv in users.items()],
-            require_auth=require_auth, fault_file=fault_file, max_seconds=900)
+            require_auth=require_auth, fault_file=fault_file, max_seconds=900,
+            xoauth2_file=xoauth2_file, mechs=mechs)
         relay = Relay(name, port, p, dict(users), tls, fault_file)
-        relay.cert = cert
+        relay.cert, relay.xoauth2_file, relay.mechs = cert, xoauth2_file, mechs
         if fault:
             relay.set_fault(fault)
         self.relays[name] = relay
@@ -274,13 +287,17 @@ class Instance:
             cert=self.path("certs", relay.cert + ".pem"),
             key=self.path("certs", relay.cert + ".key"),
             auth=["%s:%s" % kv for kv in users.items()], require_auth=True,
-            fault_file=relay.fault_file, max_seconds=900)
+            fault_file=relay.fault_file, max_seconds=900,
+            xoauth2_file=getattr(relay, "xoauth2_file", None),
+            mechs=getattr(relay, "mechs", None))
         if port != relay.port:
             raise RuntimeError("relay %s moved from port %d to %d"
                                % (relay.name, relay.port, port))
-        self.relays[relay.name] = Relay(relay.name, port, p, users, relay.tls,
-                                        relay.fault_file)
-        self.relays[relay.name].cert = relay.cert
+        new = Relay(relay.name, port, p, users, relay.tls, relay.fault_file)
+        new.cert = relay.cert
+        new.xoauth2_file = getattr(relay, "xoauth2_file", None)
+        new.mechs = getattr(relay, "mechs", None)
+        self.relays[relay.name] = new
 
     # -- configuration --------------------------------------------------------
 
@@ -343,7 +360,8 @@ class Instance:
     def write_postfix_config(self):
         """Generate main.cf and master.cf from base settings + the recipe."""
         main = base_main_cf(self) + "\n# --- contrib/postfix/main.cf.fragment\n" \
-            + self.recipe("main.cf.fragment")
+            + self.recipe("main.cf.fragment") + self.sasl_path_lines() \
+            + "".join(line + "\n" for line in self.main_overrides)
         master = base_master_cf(self) + "\n# --- contrib/postfix/master.cf.fragment\n" \
             + self.recipe("master.cf.fragment")
         self._write("etc/main.cf", main, 0o644)
@@ -352,7 +370,7 @@ class Instance:
         # contrib/postfix/master.cf.fragment says (and as the lines
         # partner-relay-tables prints do): the only CA they trust.
         if self.relay_cafile:
-            for svc in ("partner", "partner-smtps"):
+            for svc in ("partner", "partner-smtps", "partner-oauth"):
                 run(["postconf", "-P", "%s/unix/smtp_tls_CAfile=%s" % (svc, self.relay_cafile),
                      "%s/unix/smtp_tls_CApath=" % svc], env=self.env())
         # Test-only changes to the fallback listeners (e.g. a rejection to
@@ -367,6 +385,24 @@ class Instance:
         for f in ("milter_header_checks", "smtp_header_checks",
                   "smtp_reply_filter"):
             self._write(os.path.join("tables", f), self.recipe(f), 0o644)
+
+    def sasl_path_lines(self):
+        """import_environment with SASL_PATH: our built XOAUTH2 plugin first
+        (a copy in the instance), then the system's plugins (PLAIN, LOGIN).
+        Postfix applies import_environment at start, not at reload."""
+        plugdir = self.path("sasl2")
+        os.makedirs(plugdir, exist_ok=True)
+        built = program("libprmxoauth2.so")
+        if os.path.exists(built):
+            shutil.copy(built, plugdir)
+        system = "/usr/lib/x86_64-linux-gnu/sasl2"
+        r = run(["pkg-config", "--variable=libdir", "libsasl2"], check=False)
+        if r.returncode == 0 and r.stdout.strip():
+            system = os.path.join(r.stdout.strip(), "sasl2")
+        return ("# --- test: Cyrus loads the built XOAUTH2 plugin\n"
+                "import_environment = MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ "
+                "LANG=C POSTLOG_SERVICE POSTLOG_HOSTNAME SASL_PATH=%s:%s\n"
+                % (plugdir, system))
 
     def run_tables(self, *extra):
         """Run partner-relay-tables for this instance; return the result."""
@@ -486,7 +522,9 @@ class Instance:
         (tests/integration/leaked-NAME-FILE.log) when it holds a password,
         so that tests/secrets_check.py, run last by make check, fails on it
         although this directory is removed."""
-        secrets = {p.password for p in self.partners if p.password} | {GLOBAL_PASS}
+        secrets = ({p.password for p in self.partners if p.password} | {GLOBAL_PASS}
+                   | {p.oauth.get("oauth_client_secret") for p in self.partners
+                      if p.oauth.get("oauth_client_secret")} | set(self.extra_secrets))
         for rel in ("milter.log", "maillog"):
             text = self.read(rel)
             if any(s in text for s in secrets):

@@ -24,7 +24,20 @@ import prmtest  # noqa: E402
 
 TABLES = prmtest.program("partner-relay-tables")
 GAMMA_FP = "6B:86:B2:73:FF:34:FC:E1:9D:6B:80:4E:FF:5A:3F:57:47:AD:A4:EA:A2:2F:1D:49:C0:1E:52:DD:B7:87:5B:4B"
-SECRETS = ["acme-secret-1", "beta-secret-2", "gamma-secret-3", "imp-secret-4"]
+SECRETS = ["acme-secret-1", "beta-secret-2", "gamma-secret-3", "imp-secret-4",
+           "m365-client-s3cret-5"]
+# An OAuth2 partner on the same relay host as acme and beta.
+OAUTH_PARTNER = """
+[contoso]
+auth = oauth2
+host = relay.shared.example
+port = 587
+username = box@contoso.example
+sender = notify@contoso.example
+oauth_tenant = contoso.onmicrosoft.com
+oauth_client_id = 11111111-2222-3333-4444-555555555555
+oauth_client_secret = m365-client-s3cret-5
+"""
 PARTNERS = """\
 [acme]
 host = relay.shared.example
@@ -221,6 +234,34 @@ class Tables(unittest.TestCase):
         self.assertEqual(rc, 0, "exit with all active: got %d, want 0\n%s" % (rc, out))
         self.assertIn("4 of 4 partners active", out)
 
+    def test_oauth2_partner_tls_policy_but_no_sasl_entry(self):
+        self.write("partners.conf", PARTNERS + OAUTH_PARTNER, 0o600)
+        rc, out, err = self.tables("-c", self.conf, "-o", self.out)
+        self.assertEqual(rc, 0, err)
+        sasl = os.path.join(self.out, "sasl_passwd")
+        tls = os.path.join(self.out, "tls_policy")
+        # Its token comes from partner-relay-tokend, never from sasl_passwd.
+        self.assertIsNone(self.query("notify@contoso.example", sasl))
+        self.assertEqual(self.query("news@acme.example", sasl), "acme-user:acme-secret-1")
+        self.assertEqual(self.query("[relay.shared.example]:587", tls),
+                         "secure match=relay.shared.example servername=relay.shared.example")
+        with open(sasl, encoding="utf-8") as f:
+            self.assertNotIn("contoso", f.read())
+        self.assertIn("smtp_sasl_password_maps=socketmap:unix:private/"
+                      "partner-relay-tokens:xoauth2", out)
+        rc, out, err = self.tables("-c", self.conf, "--check")
+        self.assertIn("contoso: active partner-oauth:[relay.shared.example]:587 tls=secure "
+                      "sender=notify@contoso.example auth=oauth2 "
+                      "token_host=login.microsoftonline.com", out)
+        self.assertNotIn("11111111-2222", out + err)
+
+    def test_oauth2_partner_with_a_password_is_inactive(self):
+        self.write("partners.conf", PARTNERS + OAUTH_PARTNER + "password = oops-pw-123\n", 0o600)
+        rc, out, err = self.tables("-c", self.conf, "--check")
+        self.assertEqual(rc, 1)
+        self.assertIn("contoso: inactive", out)
+        self.assertNotIn("oops-pw-123", out + err)
+
     def test_mode_warning(self):
         os.chmod(self.partners, 0o640)
         rc, out, err = self.tables("-c", self.conf, "--check")
@@ -316,6 +357,9 @@ class Tables(unittest.TestCase):
         cases = [
             (h + "partner:[relay.acme.example]:587", "FILTER partner:[relay.acme.example]:587"),
             (h + "partner-smtps:[127.0.0.1]:465", "FILTER partner-smtps:[127.0.0.1]:465"),
+            (h + "partner-oauth:[smtp.office365.com]:587",
+             "FILTER partner-oauth:[smtp.office365.com]:587"),
+            (h + "partner-oauthx:[smtp.office365.com]:587", None),
             ("x-partner-relay-route: partner:[a.example]:25", "FILTER partner:[a.example]:25"),
             (h + "smtp:[evil.example]:25", None),
             (h + "partner:[a.example]:25, partner:[b.example]:25", None),
