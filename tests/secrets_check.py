@@ -8,9 +8,11 @@ GENERATED) and searches every *.log and *.trs file of the build tree (the
 output of every test program: the milter's -n/-t output, protocol tests,
 probe runs, integration runs; the integration harness copies any instance
 log that held a password to tests/integration/leaked-*.log before removing
-its directory) plus every instance directory kept with PRM_KEEP=1 (the
-milter's own log and Postfix's maillog; not the fake relays' records,
-which legitimately hold what a partner relay received).
+its directory, and the Sendmail harness tests/sendmail/smtest.py does the
+same to tests/sendmail/leaked-*.log) plus every instance directory kept
+with PRM_KEEP=1 (the milter's own log, Postfix's maillog and Sendmail's
+sendmail.log; not the fake relays' records nor Sendmail's -X transcript
+traffic.log, which legitimately hold what a partner relay received).
 It fails naming each file and which password it holds.
 
 Not scanned: tests/fuzz (inputs, not outputs of the programs) and this
@@ -35,6 +37,7 @@ PASSWORD_SOURCES = [
     "tests/integration/*.py",
     "tests/probe/*.py",
     "tests/milter/*.py",
+    "tests/sendmail/*.py",
     "tests/bench/*.py",
     "contrib/demo/*.py",
 ]
@@ -92,7 +95,7 @@ def outputs(builddir):
         with open(path, encoding="utf-8", errors="replace") as f:
             kept.update(re.findall(r"^kept (/\S+)$", f.read(), re.M))
     for d in sorted(kept):
-        for n in ("milter.log", "maillog"):
+        for n in ("milter.log", "maillog", "sendmail.log"):
             if os.path.isfile(os.path.join(d, n)):
                 files.append(os.path.join(d, n))
     return files

@@ -33,6 +33,18 @@ ifdef(`PRM_FALLBACK_NAME', `', `define(`PRM_FALLBACK_NAME', `FALLBACK')')
 # the milter's timeouts (connect, send, read, end of message)
 ifdef(`PRM_MILTER_TIMEOUTS', `', `define(`PRM_MILTER_TIMEOUTS', `C:10s;S:30s;R:60s;E:5m')')
 
+# Outbound SMTP timeouts, short so that a partner relay that accepts TCP
+# but never greets (or never answers EHLO) falls back within seconds, as
+# the Postfix fragment's smtp_connect_timeout=5s and smtp_helo_timeout=10s
+# do. Sendmail has no per-mailer timeouts: these options apply to EVERY
+# outbound connection (smart host included; a slow one is retried from
+# the queue, nothing is lost). Define them before the include to keep
+# other values (Sendmail's own defaults: connect = the kernel's, 5m).
+ifdef(`confTO_CONNECT', `', `define(`confTO_CONNECT', `5s')')
+ifdef(`confTO_ICONNECT', `', `define(`confTO_ICONNECT', `5s')')
+ifdef(`confTO_INITIAL', `', `define(`confTO_INITIAL', `10s')')
+ifdef(`confTO_HELO', `', `define(`confTO_HELO', `10s')')
+
 # ---- PARTNER_RELAY_PORT(port): one fallback listener and one mailer per port
 # Sendmail takes the port from the mailer (A=TCP $h port), never from the
 # host list, so relay and fallback share it: a listener on

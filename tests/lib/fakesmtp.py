@@ -49,7 +49,7 @@ bad one gets the JSON error challenge 334 base64({"status":"401",
 follows.  XOAUTH2 is offered when --xoauth2 or --xoauth2-file is given;
 --mechs sets the advertised list explicitly.
 
-Faults: none, silent (never greet, hold the connection), greet421,
+Faults: none, silent (never greet, hold the connection), greet421, greet450,
 greet554, mail451, mail530, rcpt451, rcpt550, data451 and data554 (after
 the dot), auth535 (every AUTH fails), nostarttls (not offered, 502),
 badtls (220 to STARTTLS, then garbage and close; with --tls implicit,
@@ -90,7 +90,7 @@ import threading
 import time
 
 FAULTS = (
-    "none", "silent", "greet421", "greet554", "mail451", "mail530",
+    "none", "silent", "greet421", "greet450", "greet554", "mail451", "mail530",
     "rcpt451", "rcpt550", "data451", "data554", "auth535", "nostarttls",
     "badtls", "noxoauth2", "xoauth2json", "xoauth2fail",
 )
@@ -295,6 +295,9 @@ class Session(socketserver.BaseRequestHandler):
                 return
         if fault == "greet421":
             self.reply("421 4.3.2 %s Service not available (fault)" % self.cfg.name)
+            return
+        if fault == "greet450":
+            self.reply("450 4.3.2 %s Try again later (fault)" % self.cfg.name)
             return
         if fault == "greet554":
             self.reply("554 5.3.2 %s No SMTP service here (fault)" % self.cfg.name)

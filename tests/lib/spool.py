@@ -92,8 +92,8 @@ def start_server(spool_dir, name="fake", *extra_args, tls="none", cert=None,
                  key=None, auth=(), require_auth=False,
                  advertise_auth_before_tls=False, fault=None, fault_file=None,
                  max_seconds=600, host="127.0.0.1", log_file=None,
-                 ready_timeout=10, xoauth2=(), xoauth2_file=None, mechs=None):
-    """Launch fakesmtp.py on HOST port 0; return (Popen, port) once ready.
+                 ready_timeout=10, xoauth2=(), xoauth2_file=None, mechs=None, port=0):
+    """Launch fakesmtp.py on HOST:PORT (0: any free one); return (Popen, port) once ready.
 
     EXTRA_ARGS are passed through verbatim.  The server's stderr goes to
     LOG_FILE (default SPOOL_DIR/NAME.log).  The server exits by itself
@@ -101,7 +101,7 @@ def start_server(spool_dir, name="fake", *extra_args, tls="none", cert=None,
     """
     ready_dir = tempfile.mkdtemp(prefix="fakesmtp-ready-")
     ready = os.path.join(ready_dir, "port")
-    listen = "[%s]:0" % host if ":" in host else "%s:0" % host
+    listen = ("[%s]:%d" if ":" in host else "%s:%d") % (host, port)
     cmd = [PYTHON, FAKESMTP, "--listen", listen, "--name", name,
            "--spool", spool_dir, "--tls", tls, "--ready-file", ready,
            "--max-seconds", str(max_seconds)]

@@ -79,10 +79,6 @@ define(`confDONT_PROBE_INTERFACES', `True')dnl
 define(`confDONT_BLAME_SENDMAIL', `TrustStickyBit')dnl
 define(`confCACERT', `{d}/certs/ca.pem')dnl
 define(`confCACERT_PATH', `{d}/certs')dnl
-define(`confTO_CONNECT', `5s')dnl
-define(`confTO_ICONNECT', `5s')dnl
-define(`confTO_INITIAL', `10s')dnl
-define(`confTO_HELO', `10s')dnl
 define(`confTO_QUEUEWARN', `4h')dnl
 define(`SMART_HOST', `relay:[{g}]')dnl
 define(`RELAY_MAILER_ARGS', `TCP $h {gport}')dnl
@@ -116,6 +112,7 @@ class Instance:
         os.chmod(self.spool_dir, 0o755)
         self.ports = {"smtp": free_port(), "milter": free_port()}
         self.relays, self.partners = {}, []
+        self.extra_ports = []  # mailer ports for partners added later (reload)
         self.host_names = []  # (address, name) lines of the private hosts file
         self.milter_proc = self.sm_proc = None
         atexit_register(self.close)
@@ -136,16 +133,18 @@ class Instance:
     # -- relays and partners --------------------------------------------------
 
     def add_relay(self, name, users=None, fault=None, host="127.0.0.1", tls="starttls",
-                  cert="server"):
+                  cert="server", port=0):
         """Start fake relay NAME (STARTTLS, AUTH required after TLS) with the
         mkcerts.sh pair CERT (server: localhost and 127.0.0.1; wrong:
-        wrong.example only)."""
+        wrong.example only), on HOST:PORT (0: a free port; another relay's
+        port on another address shares that port's partner mailer: a
+        Sendmail has at most 25 mailers)."""
         fault_file = self.path("relays", ".%s.fault" % name)
         p, port = spool.start_server(
             self.spool_dir, name, "--idle-timeout", "20", tls=tls,
             cert=self.path("certs", cert + ".pem"), key=self.path("certs", cert + ".key"),
             auth=["%s:%s" % kv for kv in (users or {}).items()], require_auth=True,
-            fault_file=fault_file, max_seconds=900, host=host)
+            fault_file=fault_file, max_seconds=900, host=host, port=port)
         relay = prmtest.Relay(name, port, p, dict(users or {}), tls, fault_file)
         relay.host = host
         if fault:
@@ -177,7 +176,7 @@ class Instance:
                        timeout=30)
         return name
 
-    def add_partner(self, partner, relay=None, name=None, cert="server"):
+    def add_partner(self, partner, relay=None, name=None, cert="server", port=0):
         """Add PARTNER with its own relay, or on RELAY (shared host and port).
 
         NAME gives the relay a host name (in the private hosts file) and
@@ -186,7 +185,7 @@ class Instance:
         """
         if relay is None:
             relay = self.add_relay(partner.id, users={partner.username: partner.password},
-                                   host=self.next_addr(), cert=cert)
+                                   host=self.next_addr(), cert=cert, port=port)
         partner.relay, partner.port = relay.name, relay.port
         if name:
             partner.host = name
@@ -224,7 +223,7 @@ class Instance:
 
     def write_sendmail_config(self):
         """sendmail.cf from the test .mc and the shipped fragment; the files it names."""
-        ports = sorted({p.port for p in self.partners}) or [free_port()]
+        ports = sorted({p.port for p in self.partners} | set(self.extra_ports)) or [free_port()]
         mc = TEST_MC.format(cf=self.cfdir, d=self.dir, g=GLOBAL_ADDR,
                             gport=self.relays["global"].port, port=self.ports["smtp"],
                             mport=self.ports["milter"], ports=", ".join(map(str, ports)),
@@ -302,6 +301,24 @@ class Instance:
             spool.stop_server(self.milter_proc, timeout=10)
             self.milter_proc = None
 
+    def reload(self):
+        """partners.conf rewritten from self.partners, the maps first
+        (partner-relay-tables --mta sendmail), then SIGUSR1 to the milter;
+        True once the milter logged its next configuration generation."""
+        gen = self.read("milter.log").count("reloaded configuration generation")
+        # The milter reads its files again as [milter] user: let it reach them
+        # (search only; partners.conf stays 0600 and its own).
+        os.chmod(self.dir, 0o711)
+        self.write_milter_config()
+        self.tables_output = self.run_tables()
+        self.milter_proc.send_signal(signal.SIGUSR1)
+        want = "reloaded configuration generation %d" % (gen + 2)
+        return bool(spool.wait_for(lambda: want in self.read("milter.log"), 20, 0.05))
+
+    def map_text(self, name):
+        """The source text of map NAME (routes, authinfo, tls) as written."""
+        return self.read(os.path.join("maps", name))
+
     def read(self, rel):
         """A file of the instance ('' if missing)."""
         try:
@@ -316,6 +333,8 @@ class Instance:
             spool.stop_server(self.sm_proc, timeout=15)
             self.sm_proc = None
         self.stop_milter()
+        if self.dir:
+            self._keep_leaks()
         for r in self.relays.values():
             spool.stop_server(r.proc)
         self.relays = {}
@@ -324,6 +343,23 @@ class Instance:
         elif self.dir:
             print("kept %s" % self.dir, file=sys.stderr)
         self.dir = None
+
+    def _keep_leaks(self):
+        """Copy the milter's log and Sendmail's log to the build tree
+        (tests/sendmail/leaked-NAME-FILE.log) when one holds a test
+        password, so that tests/secrets_check.py sees it although this
+        directory is removed. traffic.log (-X) is the transcript of what
+        the relays were sent (AUTH in base64), like the relays' records."""
+        secrets = {p.password for p in self.partners if p.password} | {GLOBAL_PASS}
+        for r in self.relays.values():
+            secrets |= {pw for pw in r.users.values() if pw}
+        for rel in ("milter.log", "sendmail.log"):
+            text = self.read(rel)
+            if any(s in text for s in secrets):
+                out = os.path.join(prmtest.builddir(), "tests", "sendmail",
+                                   "leaked-%s-%s.log" % (self.name, rel.replace(".", "-")))
+                shutil.copyfile(self.path(rel), out)
+                print("a password appeared in %s: copied to %s" % (rel, out), file=sys.stderr)
 
     # -- mail -----------------------------------------------------------------
 

@@ -17,6 +17,8 @@ import smtest
 from smtest import Partner, FALLBACK_SENDER, GLOBAL_USER
 
 APP = "app@platform.example"
+MISSING = ("host", "port", "username", "password", "sender")
+NARROWED = ["verification-link", "aml-alert"]
 failures = []
 
 
@@ -50,13 +52,77 @@ def arrival(inst, tok, server, mail_from, from_addr, auth_user, rcpts=None, tls=
     return out
 
 
+def reload_stream(inst, old, newrelay):
+    """A stream of messages for "old" and "new" while "old" leaves the
+    partner table and "new" joins it (maps first, then SIGUSR1): none
+    lost, each at a place its partner's state allowed, old's relay never
+    reached without old's login; after the reload, only the new routes."""
+    import threading
+    stream, stop, errors = [], threading.Event(), []
+
+    def sender():
+        i = 0
+        while not stop.is_set() and i < 60:
+            pid = ("old", "new")[i % 2]
+            try:
+                stream.append((pid, inst.send([("X-Partner-Id", pid),
+                                               ("X-Email-Category", "custom")]),
+                               phase[0]))
+            except (OSError, smtplib.SMTPException) as e:
+                errors.append(repr(e))
+            i += 1
+    phase = ["before"]
+    th = threading.Thread(target=sender, daemon=True)
+    th.start()
+    smtest.spool.wait_for(lambda: len(stream) >= 12, 60, 0.05)
+    phase[0] = "during"
+    inst.partners.remove(old)
+    new = inst.add_partner(Partner("new", username="new-user", password="new-secret-pw"),
+                           newrelay)
+    reloaded = inst.reload()
+    phase[0] = "after"
+    n = len(stream)
+    smtest.spool.wait_for(lambda: len(stream) >= n + 12, 60, 0.05)
+    stop.set()
+    th.join(90)
+    check(reloaded and not errors, "reload: the milter logged its new generation; "
+          "every submission accepted %r" % errors[:3])
+    check("old" not in inst.map_text("routes") and "new" in inst.map_text("routes"),
+          "reload: the routes map names new and no longer old")
+    ok = inst.wait_settled([t for _, t, _ in stream], 120)
+    check(ok, "reload: every message of the stream delivered, queue empty",
+          None if ok else inst)
+    places = {"old": [("old", old.sender, old.sender, old.username)],
+              "new": [("global", APP, APP, GLOBAL_USER)]}
+    after = {"old": [("global", APP, APP, GLOBAL_USER)],
+             "new": [("new", new.sender, new.sender, "new-user")]}
+    bad = []
+    for pid, tok, ph in stream:
+        allowed = after[pid] if ph == "after" else (
+            places[pid] + after[pid] + [("global", FALLBACK_SENDER, FALLBACK_SENDER, GLOBAL_USER)])
+        if not any(not arrival(inst, tok, *a) for a in allowed):
+            got = [(m["server"], m["mail_from"], m["auth_user"]) for m in inst.arrivals(tok)]
+            bad.append((pid, ph, tok, got))
+    check(not bad, "reload: %d messages, each once at an allowed place %r" % (len(stream), bad))
+    check(any(ph == "after" for _, _, ph in stream) and any(ph == "before" for _, _, ph in stream),
+          "reload: the stream ran before and after the reload")
+    noauth = [m["subject"] for m in inst.arrivals() if m["server"] == "old"
+              and m["auth_user"] != old.username]
+    noauth += [ev for ev in smtest.spool.read_auth_events(inst.spool_dir, "old")
+               if ev.get("user") not in (None, old.username)]
+    check(not noauth, "reload: old's relay never got mail without old's login %r" % noauth)
+
+
 def main():
     root = smtest.require()
     inst = smtest.Instance("routing", root)
     acme = inst.add_partner(Partner("acme"))
-    shared = inst.add_relay("shared", users={"beta-user": "beta-secret-pw",
-                                             "gamma-user": "gamma-secret-pw"},
-                            host=inst.next_addr())
+    # The shared relay also carries "narrow" (its own login) and is named
+    # by the five incomplete partners (each missing one field).
+    shared_users = {"beta-user": "beta-secret-pw", "gamma-user": "gamma-secret-pw",
+                    "narrow-user": "narrow-secret-pw"}
+    shared_users.update({"no%s-user" % f: "no%s-secret-pw" % f for f in MISSING})
+    shared = inst.add_relay("shared", users=shared_users, host=inst.next_addr())
     beta = inst.add_partner(Partner("beta", username="beta-user", password="beta-secret-pw"), shared)
     gamma = inst.add_partner(Partner("gamma", username="gamma-user", password="gamma-secret-pw"), shared)
     # Verified TLS (tls = secure, the default for a name: VERIFY:112+CN):
@@ -75,9 +141,33 @@ def main():
         if fault:
             inst.relays[pid].set_fault(fault)
         faults[pid] = p
+    # New relays on the greet421 relay's port (their own addresses): one
+    # partner mailer per port, and Sendmail allows 25 mailers in all.
+    port = inst.relays["greet421"].port
+    for pid in ("greet450", "silent"):
+        faults[pid] = inst.add_partner(Partner(pid), port=port)
+        inst.relays[pid].set_fault(pid)
     # "refused": stop its relay, so the port refuses connections.
     smtest.spool.stop_server(inst.relays["refused"].proc)
+    # Each missing field makes a partner inactive (one relay for all five).
+    incomplete = {f: inst.add_partner(Partner("no" + f, omit=[f]), shared) for f in MISSING}
+    # Narrowed categories: opted out of everything else.
+    narrow = inst.add_partner(Partner("narrow", categories=", ".join(NARROWED)), shared)
+    # Reload under a stream: "old" is removed, "new" added (its relay and
+    # mailer port exist from the start; the partner table names it later).
+    old = inst.add_partner(Partner("old"), port=port)
+    newrelay = inst.add_relay("new", users={"new-user": "new-secret-pw"}, host=inst.next_addr(),
+                              port=port)
     inst.start()
+    cf = inst.read("sendmail.cf")
+    check("O Timeout.initial=10s" in cf and "O Timeout.connect=5s" in cf,
+          "the fragment's short outbound timeouts are in sendmail.cf")
+    tables_missing = [(f, n) for f, p in incomplete.items() for n in ("routes", "authinfo", "tls")
+                      for word in (p.id, p.username, p.password, p.sender)
+                      if word in inst.map_text(n)]
+    check(all(inst.map_text(n) for n in ("routes", "authinfo")) and not tables_missing,
+          "partner-relay-tables --mta sendmail: no entry for an incomplete partner %r"
+          % tables_missing)
 
     # 1. A complete partner's eligible mail: its relay, login, TLS, sender,
     # the recipients exactly as written, NOTIFY kept, ORCPT kept or added.
@@ -95,7 +185,8 @@ def main():
     t6 = inst.send(hdr("gamma", "custom"))
     # 4. Relay faults: back through the global relay with the platform From.
     tf = {pid: inst.send(hdr(pid, "custom")) for pid in ("refused", "rcpt451",
-                                                         "greet421", "nostarttls", "badtls",
+                                                         "greet421", "greet450", "silent",
+                                                         "nostarttls", "badtls",
                                                          "mail451", "data451")}
     # 5. Untrusted forgery: control headers ignored, typed pseudo recipients refused.
     t7 = inst.send(hdr("acme", "custom") + [("X-Partner-Relay-Route", "ptnr25:[127.0.0.1]")],
@@ -110,7 +201,9 @@ def main():
             refused.update(e.recipients)
         except smtplib.SMTPException as e:
             refused[form] = str(e)
-    settled = inst.wait_settled([tn, tw, t1, t2, t3, t4, t5, t6, t7] + list(tf.values()), 120)
+    tm = {f: inst.send(hdr("no" + f, "custom")) for f in MISSING}
+    tnar = {c: inst.send(hdr("narrow", c)) for c in NARROWED + ["custom"]}
+    settled = inst.wait_settled(list(tm.values()) + list(tnar.values()) + [tn, tw, t1, t2, t3, t4, t5, t6, t7] + list(tf.values()), 120)
     check(settled, "every message delivered and the queue empty", None if settled else inst)
 
     p = arrival(inst, t1, "acme", acme.sender, acme.sender, acme.username,
@@ -142,6 +235,22 @@ def main():
     for pid, t in tf.items():
         pr = arrival(inst, t, "global", FALLBACK_SENDER, FALLBACK_SENDER, GLOBAL_USER)
         check(not pr, "relay fault %s: fallback through the global relay %s" % (pid, pr))
+    for f, t in tm.items():
+        pr = arrival(inst, t, "global", APP, APP, GLOBAL_USER)
+        check(not pr, "missing %s: partner inactive, mail global with the platform From %s"
+              % (f, pr))
+    at_inc = [m["subject"] for m in inst.arrivals() if m["server"] == "shared"
+              and any(t in (m.get("subject") or "") for t in tm.values())]
+    inc_auth = [ev for ev in smtest.spool.read_auth_events(inst.spool_dir, "shared")
+                if (ev.get("user") or "").startswith("no")]
+    check(not at_inc and not inc_auth,
+          "the incomplete partners' relay never got their mail nor their AUTH %r %r"
+          % (at_inc, inc_auth))
+    for c in NARROWED:
+        check(not arrival(inst, tnar[c], "shared", narrow.sender, narrow.sender,
+                          narrow.username), "narrowed partner: %s via its relay" % c)
+    check(not arrival(inst, tnar["custom"], "global", APP, APP, GLOBAL_USER),
+          "narrowed partner: an opted-out category goes global")
     check(not arrival(inst, t7, "global", APP, APP, GLOBAL_USER),
           "untrusted client: partner and route headers ignored")
     typed = [r for r in refused if "ptnrelay" in r.lower()]
@@ -172,11 +281,14 @@ def main():
 
     # 7. No partner password offered to any other server.
     leaks = [ev for ev in smtest.spool.read_auth_events(inst.spool_dir)
-             for pp in inst.partners if ev.get("password") == pp.password
+             for pp in inst.partners + [old] if ev.get("password") == pp.password
              and ev.get("server") != pp.relay]
     check(not leaks, "no partner password offered to another server: %r" % leaks)
 
-    # 8. The milter down: everything global, none lost.
+    # 8. Partners added and removed under a stream, with a reload.
+    reload_stream(inst, old, newrelay)
+
+    # 9. The milter down: everything global, none lost.
     inst.stop_milter()
     t9 = inst.send(hdr("acme", "custom"))
     ok = inst.wait_settled([t9], 60)
