@@ -308,7 +308,9 @@ class Instance:
         gen = self.read("milter.log").count("reloaded configuration generation")
         # The milter reads its files again as [milter] user: let it reach them
         # (search only; partners.conf stays 0600 and its own).
+        # maps/ too: the milter checks maps/published (0640, its group).
         os.chmod(self.dir, 0o711)
+        os.chmod(self.path("maps"), 0o711)
         self.write_milter_config()
         self.tables_output = self.run_tables()
         self.milter_proc.send_signal(signal.SIGUSR1)
