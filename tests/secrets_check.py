@@ -36,6 +36,7 @@ PASSWORD_SOURCES = [
     "tests/unit/test_partners.cpp",
     "tests/integration/*.py",
     "tests/probe/*.py",
+    "tests/tokend/*.py",  # the fake token endpoint's client secrets
     "tests/milter/*.py",
     "tests/sendmail/*.py",
     "tests/bench/*.py",
@@ -48,7 +49,9 @@ GENERATED = [r"\b[a-z0-9][a-z0-9._-]*-secret-pw\b",  # prmtest.Partner default
              # The bearer tokens of tests/sasl and test_oauth_wiring.py (any
              # part of them: their JWT-like head is unique to the fixtures).
              r"eyJ0eXAiOiJKV1QiLCJ(?:ub25jZSI6I|hbGciOiJSUzI1NiJ9)",
-             r"eyJ0eXAiOiJKV1QifQ\."]                # tests/lib/test_fakesmtp.py
+             r"eyJ0eXAiOiJKV1QifQ\.",               # tests/lib/test_fakesmtp.py
+             # Access tokens issued by tests/lib/faketoken.py.
+             r"fake-token-[A-Za-z0-9._-]+-\d+-[0-9a-f]{32}"]
 MIN_LEN = 8  # shorter values ("pw", "p") would match ordinary text
 
 INI_RE = re.compile(r"^\s*password\s*=\s*(\S+)\s*$", re.M)

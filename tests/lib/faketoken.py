@@ -1,0 +1,208 @@
+#!/usr/bin/python3
+"""faketoken.py - a fake OAuth2 token endpoint over HTTPS (client credentials).
+
+What it is: one HTTPS server per process standing in for
+login.microsoftonline.com or any OAuth2 token endpoint, for the
+partner-relay-tokend and integration tests.  It serves POST to any path
+ending in /token, with the certificate and key given (the test CA of
+tests/lib/mkcerts.sh: server.pem is for localhost and 127.0.0.1).
+
+Contract:
+  - Loopback only: refuses to bind anything but 127.0.0.0/8 or ::1.
+  - A client is --client ID:SECRET[:SCOPE] (repeatable; SCOPE defaults to
+    https://outlook.office365.com/.default).  A request is good when its
+    form body (application/x-www-form-urlencoded, decoded as a form) has
+    grant_type=client_credentials, a known client_id, that client's secret
+    exactly (so a secret not URL-encoded by the client, holding + & % or =,
+    fails) and the client's scope.  A good request gets 200
+    {"token_type":"Bearer","expires_in":N,"access_token":T} with
+    T = "fake-token-<client>-<counter>-<random hex>" and N = --expires-in.
+  - A bad request gets 400 {"error":"invalid_client" | "invalid_request" |
+    "invalid_scope" | "unsupported_grant_type", "error_description":
+    "AADSTS7000215: Invalid client secret provided ..."} as Entra does.
+  - Every request is one JSON line in --log: time, path, client_id, ok,
+    status, fault, token (the token issued, or null).  The secret is never
+    written.  --ready-file receives the port (atomically) once listening.
+  - Faults (--fault, or the content of --fault-file re-read per request):
+    none; invalid_client (400 with AADSTS7000215); server_error (503);
+    notjson (200 with an HTML body); hang (read the request, never answer
+    until the client gives up); tiny (expires_in 4); short (expires_in 12); huge (200 with a
+    2 MB body); noexpiry (200 without expires_in).
+  - SIGTERM/SIGINT: exit promptly, status 0; --max-seconds bounds the life.
+These secrets and tokens are test values only.
+"""
+import argparse
+import http.server
+import json
+import os
+import secrets
+import signal
+import ssl
+import sys
+import threading
+import time
+import urllib.parse
+
+DEFAULT_SCOPE = "https://outlook.office365.com/.default"
+AADSTS_BAD_SECRET = ("AADSTS7000215: Invalid client secret provided. Ensure the secret being sent "
+                     "in the request is the client secret value, not the client secret ID.")
+
+
+def write_atomic(path, text):
+    """Write TEXT to PATH through a temporary name."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.rename(tmp, path)
+
+
+class State:
+    """Clients, counters and the log, shared by the handler threads."""
+
+    def __init__(self, args):
+        self.args = args
+        self.clients = {}
+        for c in args.client:
+            parts = c.split(":", 2)
+            if len(parts) < 2:
+                raise SystemExit("--client ID:SECRET[:SCOPE]")
+            self.clients[parts[0]] = (parts[1], parts[2] if len(parts) > 2 else DEFAULT_SCOPE)
+        self.lock = threading.Lock()
+        self.counter = 0
+
+    def fault(self):
+        """The current fault mode."""
+        if self.args.fault_file:
+            try:
+                with open(self.args.fault_file) as f:
+                    return f.read().strip() or "none"
+            except OSError:
+                return "none"
+        return self.args.fault
+
+    def log(self, rec):
+        """Append one JSON line to the request log."""
+        if not self.args.log:
+            return
+        with self.lock, open(self.args.log, "a") as f:
+            f.write(json.dumps(rec) + "\n")
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    """POST .../token with the client-credentials grant."""
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *a):  # quiet: the JSON log is the record
+        pass
+
+    def reply(self, status, body, ctype="application/json"):
+        data = body.encode() if isinstance(body, str) else body
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(data)
+
+    def check(self, form):
+        """None when FORM is a good request, else (error, description)."""
+        st = self.server.state
+        if form.get("grant_type") != ["client_credentials"]:
+            return ("unsupported_grant_type", "AADSTS70003: grant type not supported")
+        cid = (form.get("client_id") or [""])[0]
+        if cid not in st.clients:
+            return ("unauthorized_client", "AADSTS700016: Application not found in the directory")
+        secret, scope = st.clients[cid]
+        if form.get("client_secret") != [secret]:
+            return ("invalid_client", AADSTS_BAD_SECRET)
+        if form.get("scope") != [scope]:
+            return ("invalid_scope", "AADSTS70011: The provided value for scope is not valid")
+        return None
+
+    def do_POST(self):
+        st = self.server.state
+        n = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(min(n, 65536)).decode("ascii", "replace")
+        form = urllib.parse.parse_qs(raw, keep_blank_values=True)
+        cid = (form.get("client_id") or [None])[0]
+        fault = st.fault()
+        rec = {"time": time.time(), "path": self.path, "client_id": cid, "fault": fault,
+               "token": None, "ok": False}
+        if not self.path.endswith("/token"):
+            rec["status"] = 404
+            st.log(rec)
+            return self.reply(404, '{"error":"not_found"}')
+        if fault == "hang":
+            rec["status"] = 0
+            st.log(rec)
+            time.sleep(self.server.state.args.hang_seconds)
+            self.close_connection = True
+            return None
+        bad = self.check(form)
+        if fault == "invalid_client":
+            bad = ("invalid_client", AADSTS_BAD_SECRET)
+        if bad:
+            rec["status"] = 400
+            st.log(rec)
+            return self.reply(400, json.dumps({"error": bad[0], "error_description": bad[1],
+                                               "error_codes": [int(bad[1][6:].split(":")[0])]}))
+        if fault == "server_error":
+            rec["status"] = 503
+            st.log(rec)
+            return self.reply(503, "<html>Service Unavailable</html>", "text/html")
+        if fault == "notjson":
+            rec["status"] = 200
+            st.log(rec)
+            return self.reply(200, "<html>not json</html>", "text/html")
+        if fault == "huge":
+            rec["status"] = 200
+            st.log(rec)
+            return self.reply(200, '{"access_token":"' + "x" * (2 << 20) + '","expires_in":3599}')
+        with st.lock:
+            st.counter += 1
+            token = "fake-token-%s-%d-%s" % (cid, st.counter, secrets.token_hex(16))
+        body = {"token_type": "Bearer", "access_token": token, "ext_expires_in": 3599}
+        if fault != "noexpiry":
+            body["expires_in"] = {"tiny": 4, "short": 12}.get(fault, st.args.expires_in)
+        rec.update(status=200, ok=True, token=token)
+        st.log(rec)
+        return self.reply(200, json.dumps(body))
+
+
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--listen", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--cert", required=True)
+    ap.add_argument("--key", required=True)
+    ap.add_argument("--client", action="append", default=[])
+    ap.add_argument("--expires-in", type=int, default=3599)
+    ap.add_argument("--fault", default="none")
+    ap.add_argument("--fault-file")
+    ap.add_argument("--hang-seconds", type=float, default=60)
+    ap.add_argument("--log")
+    ap.add_argument("--ready-file")
+    ap.add_argument("--max-seconds", type=float, default=600)
+    args = ap.parse_args(argv)
+    if not (args.listen.startswith("127.") or args.listen == "::1"):
+        raise SystemExit("faketoken.py: loopback only")
+    srv = Server((args.listen, args.port), Handler)
+    srv.state = State(args)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(args.cert, args.key)
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    signal.signal(signal.SIGTERM, lambda *a: os._exit(0))
+    signal.signal(signal.SIGINT, lambda *a: os._exit(0))
+    threading.Timer(args.max_seconds, lambda: os._exit(0)).start()
+    if args.ready_file:
+        write_atomic(args.ready_file, str(srv.server_address[1]))
+    srv.serve_forever()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
