@@ -168,6 +168,14 @@ void check_relay(Builder& b) {
             b.problem(
                 e->line, "sender",
                 "malformed sender '" + e->value + "': expected an address like news@example.com");
+        else if (e->value[0] == '#' || e->value[0] == '"')
+            // '#' starts a comment line in sasl_passwd; Postfix looks a quoted
+            // local part up unquoted: either way the mail would leave without AUTH.
+            b.problem(e->line, "sender",
+                      std::string("sender '") + e->value + "' " +
+                          (e->value[0] == '#' ? "starts with '#' (a comment line in sasl_passwd)"
+                                              : "has a quoted local part") +
+                          ": Postfix's sender-dependent SASL lookup would never find it");
         else
             b.p.sender = normalize_address(e->value);
     }

@@ -179,7 +179,10 @@ PostfixTables build_tables(const Snapshot& snap, const std::vector<FallbackHop>&
                                  "; Postfix can only log in as one of them, keeping " + it->second);
             continue;
         }
-        if (!oauth) t.sasl.push_back(std::move(e));
+        if (!oauth) {
+            t.sasl.push_back(std::move(e));
+            t.sasl_partner.push_back(p.id);
+        }
         // Every partner whose entries are written here is published (the
         // milter routes only those): keep this after all of its entries.
         t.published.push_back({p.id, credential_material(p)});
@@ -455,6 +458,23 @@ bool postmap_staged(const std::vector<Staged>& staged, const std::string& dbtype
     return true;
 }
 
+// After postmap: `postmap -q` must find every partner's sender key in the
+// staged sasl_passwd, or the partner's mail would leave without AUTH. The
+// looked-up value (the password) is captured and dropped, never printed.
+bool verify_sasl_keys(const Staged& sasl, const PostfixTables& t, const std::string& dbtype,
+                      std::string& err) {
+    for (std::size_t i = 0; i < t.sasl.size(); ++i) {
+        ToolRun r = run_tool("postmap", {"-q", t.sasl[i].key, dbtype + ":" + sasl.tmp_src}, true, true);
+        if (r.status == 0 && !r.out.empty()) continue;
+        std::string id = i < t.sasl_partner.size() ? t.sasl_partner[i] : std::string("?");
+        err = "partner " + id + ": sender key " + t.sasl[i].key +
+              " is not found by `postmap -q` in sasl_passwd (Postfix would send its mail without "
+              "AUTH); nothing installed";
+        return false;
+    }
+    return true;
+}
+
 // Rename the staged databases (what Postfix reads), then the sources.
 bool commit_staged(const std::vector<Staged>& staged, std::string& err) {
     for (const Staged& s : staged) {
@@ -496,7 +516,8 @@ InstallResult install_tables(const std::string& dir, const PostfixTables& t, con
         unstage(staged);
         return res;
     }
-    if (postmap && !postmap_staged(staged, dbtype, res.error)) {
+    if (postmap && (!postmap_staged(staged, dbtype, res.error) ||
+                    !verify_sasl_keys(staged.front(), t, dbtype, res.error))) {
         res.postmap_failed = true;
         unstage(staged);
         return res;

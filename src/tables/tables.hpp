@@ -52,6 +52,7 @@ struct FallbackHop {
 
 struct PostfixTables {
     std::vector<TableEntry> sasl;        // sender -> user:password
+    std::vector<std::string> sasl_partner;  // the partner id of each sasl entry
     std::vector<TableEntry> tls_policy;  // [host]:port -> policy
     std::vector<std::string> warnings;   // for stderr, never a secret
     std::vector<PublishedPartner> published;  // the partners with a SASL entry (the stamp)

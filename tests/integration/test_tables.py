@@ -188,6 +188,32 @@ class Tables(unittest.TestCase):
         self.assertEqual(leftovers, [], "temporary files left: %r" % leftovers)
         self.assertIn("postconf -e 'smtpd_milters = inet:127.0.0.1:8895'", out)
 
+    def test_sender_postfix_cannot_look_up_is_refused(self):
+        """Issue 17 finding 4: a '#' sender (a comment line in sasl_passwd) or a
+        quoted local part (not the form Postfix looks up) is refused, named in
+        --check, and gets no sasl_passwd line; the others are still found by
+        `postmap -q` (which partner-relay-tables now checks itself)."""
+        extra = ('\n[hashy]\nhost = relay.hashy.example\nport = 587\nusername = h-user\n'
+                 'password = hashy-secret-5\nsender = #news@hashy.example\n'
+                 '\n[quoted]\nhost = relay.quoted.example\nport = 587\nusername = q-user\n'
+                 'password = quoted-secret-6\nsender = "news"@quoted.example\n')
+        self.write("partners.conf", PARTNERS + extra, 0o600)
+        rc, out, err = self.tables("-c", self.conf, "--check")
+        for pid in ("hashy", "quoted"):
+            line = [l for l in (out + err).splitlines() if l.startswith(pid + ":")]
+            self.assertTrue(line and "inactive" in line[0] and "Postfix" in line[0],
+                            "%s not refused: %r\n%s%s" % (pid, line, out, err))
+        rc, out, err = self.tables("-c", self.conf, "-o", self.out)
+        self.assertEqual(rc, 0, "exit: got %d, want 0\n%s" % (rc, err))
+        for secret in ("hashy-secret-5", "quoted-secret-6"):
+            self.assertNotIn(secret, out + err, "a password was printed")
+        with open(os.path.join(self.out, "sasl_passwd"), encoding="utf-8") as f:
+            src = f.read()
+        self.assertNotIn("hashy", src, "the '#' sender was written to sasl_passwd")
+        self.assertNotIn("quoted", src, "the quoted sender was written to sasl_passwd")
+        sasl = os.path.join(self.out, "sasl_passwd")
+        self.assertEqual(self.query("news@acme.example", sasl), "acme-user:acme-secret-1")
+
     def test_lmdb_database_type(self):
         self.write("etc/main.cf", "compatibility_level = 3.6\nmyhostname = mta.example\ndefault_database_type = lmdb\n")
         rc, out, err = self.tables("-c", self.conf, "-o", self.out)

@@ -107,6 +107,22 @@ START_TEST(missing_or_malformed_sender_deactivates) {
 }
 END_TEST
 
+// Issue 17 finding 4: senders Postfix's sender-dependent SASL lookup never
+// matches ('#' starts a comment line in sasl_passwd; a quoted local part is
+// not the form Postfix looks up) are refused, not reported active.
+START_TEST(sender_postfix_cannot_look_up_deactivates) {
+    for (const char* bad : {"#news@acme.example", "\"news\"@acme.example",
+                            "\"a.b\"@acme.example"}) {
+        Partner p = one(acme_with("sender", std::string("sender = ") + bad + "\n"));
+        expect_inactive(p, "Postfix", bad);
+        expect_eq(p.problems[0].key, "sender", "problem key");
+    }
+    // '#' inside the local part is not a comment: still a valid, active sender.
+    Partner ok = one(acme_with("sender", "sender = news#1@acme.example\n"));
+    ck_assert_msg(ok.active, "news#1@acme.example: got inactive (%s)", ok.reason.c_str());
+}
+END_TEST
+
 START_TEST(port_range_and_syntax) {
     for (const char* bad : {"-1", "65536", "abc", "", "25x", "2 5", "99999999"})
         expect_inactive(one(acme_with("port", std::string("port = ") + bad + "\n")),
@@ -675,6 +691,7 @@ Suite* suite_partners() {
     tcase_add_test(tc, complete_partner_is_active);
     tcase_add_test(tc, each_missing_credential_deactivates);
     tcase_add_test(tc, missing_or_malformed_sender_deactivates);
+    tcase_add_test(tc, sender_postfix_cannot_look_up_deactivates);
     tcase_add_test(tc, port_range_and_syntax);
     tcase_add_test(tc, tls_levels);
     tcase_add_test(tc, port_zero_is_warned_about_in_the_snapshot);
