@@ -181,6 +181,7 @@ void deactivate(PartnerTable& t, Partner& p, const char* key, const std::string&
     t.warnings.push_back(d);
     p.reason = p.active ? why : p.reason + "; " + why;
     p.active = false;
+    p.host_guarded = true;
 }
 
 }  // namespace

@@ -71,6 +71,7 @@ struct Partner {
     // tables: not routed until partner-relay-tables runs (published.hpp).
     bool waiting = false;
     std::string wait_reason;
+    bool host_guarded = false;  // deactivated by the host guard (hostguard.hpp)
 
     // True when the port means implicit TLS (config implicit_tls_ports).
     bool implicit_tls(const Config& cfg) const;

@@ -45,7 +45,7 @@ void usage(std::FILE* out) {
     std::fprintf(out,
                  "usage: partner-relay-probe [-c FILE] PARTNER [--send-test RCPT] [--cafile FILE]\n"
                  "           [--json] [--timeout SECONDS] [--starttls | --implicit-tls]\n"
-                 "           [--auth-mechanism PLAIN|LOGIN] [--helo NAME]\n"
+                 "           [--auth-mechanism PLAIN|LOGIN] [--helo NAME] [--force]\n"
                  "       partner-relay-probe [-c FILE] --all [options]\n"
                  "       partner-relay-probe -V\n"
                  "exit status: 0 ok, 1 internal, 2 usage, 3 config, 4 connect, 5 greeting,\n"
@@ -61,13 +61,14 @@ void usage(std::FILE* out) {
 
 // Parse argv into a Cli; usage errors exit.
 Cli parse_cli(int argc, char** argv) {
-    enum { o_send = 256, o_cafile, o_json, o_all, o_timeout, o_starttls, o_implicit, o_mech, o_helo };
+    enum { o_send = 256, o_cafile, o_json, o_all, o_timeout, o_starttls, o_implicit, o_mech, o_helo, o_force };
     static const option longopts[] = {
         {"config", required_argument, nullptr, 'c'},     {"send-test", required_argument, nullptr, o_send},
         {"cafile", required_argument, nullptr, o_cafile}, {"json", no_argument, nullptr, o_json},
         {"all", no_argument, nullptr, o_all},             {"timeout", required_argument, nullptr, o_timeout},
         {"starttls", no_argument, nullptr, o_starttls},   {"implicit-tls", no_argument, nullptr, o_implicit},
         {"auth-mechanism", required_argument, nullptr, o_mech}, {"helo", required_argument, nullptr, o_helo},
+        {"force", no_argument, nullptr, o_force},
         {"help", no_argument, nullptr, 'h'},              {"version", no_argument, nullptr, 'V'},
         {nullptr, 0, nullptr, 0}};
     Cli cli;
@@ -108,6 +109,9 @@ Cli parse_cli(int argc, char** argv) {
                                                          "0123456789.-[]:") != std::string::npos)
                     bad_usage("--helo wants a host name or address literal");
                 cli.opts.helo_name = arg;
+                break;
+            case o_force:
+                cli.opts.force = true;
                 break;
             case 'h': usage(stdout); std::exit(0);
             case 'V': std::printf("partner-relay-probe %s\n", PRM_VERSION); std::exit(0);

@@ -519,6 +519,14 @@ ProbeResult run_probe(const Snapshot& snap, const Partner& p, const ProbeOptions
               ExitCode::config);
         return r;
     }
+    // The guard's reason is a private address: no connection, no AUTH there.
+    if (p.host_guarded && !opts.force) {
+        r.add("config", StepStatus::fail,
+              "partner " + p.id + " is inactive (" + p.reason +
+                  "): not connecting to a host the guard refused (--force to probe it anyway)",
+              ExitCode::config);
+        return r;
+    }
     // tls = encrypt, as the entry asks: said once more where it matters.
     if (p.tls == TlsLevel::encrypt)
         r.warnings.push_back("tls = encrypt: credentials go to an unverified server (any certificate is accepted)");

@@ -16,6 +16,9 @@
 //     an admin can test a relay before completing the entry; the steps that
 //     need the missing fields are skipped and the result is at best
 //     ExitCode::config ("works, but the entry is incomplete").
+//   - A partner the host guard deactivated (its host is or resolves to a
+//     private address) is not connected to, so no credentials go there,
+//     unless ProbeOptions::force: the result is ExitCode::config.
 //
 // Thread safety: run_probe() shares nothing between calls except
 // OpenSSL's own (thread-safe in OpenSSL 3) global state.
@@ -68,6 +71,7 @@ struct ProbeOptions {
     TlsMode tls_mode = TlsMode::automatic;
     std::string auth_mechanism;  // "PLAIN", "LOGIN" or empty (as offered)
     std::string helo_name;   // EHLO argument; empty: the system host name
+    bool force = false;      // probe a partner the host guard deactivated
 };
 
 enum class StepStatus { ok, warn, fail, skip };

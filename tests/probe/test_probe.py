@@ -70,7 +70,8 @@ class Env:
         self.servers.append(p)
         return port, sp
 
-    def config(self, partners, implicit_ports=None, main_extra=""):
+    def config(self, partners, implicit_ports=None, main_extra="",
+               allowed="127.0.0.0/8, ::1/128"):
         """Write a main config and partner table; return the config path.
 
         PARTNERS maps an id to a dict of keys; None values are left out.
@@ -90,7 +91,7 @@ class Env:
         main = os.path.join(d, "partner-relay-milter.conf")
         # The fake relays are on loopback: allow it (partner host guard).
         text = ("[milter]\nfallback_sender = noreply@platform.example\n"
-                "partners = %s\nallowed_private_relays = 127.0.0.0/8, ::1/128\n" % ptable)
+                "partners = %s\nallowed_private_relays = %s\n" % (ptable, allowed))
         if implicit_ports is not None:
             text += "implicit_tls_ports = %s\n" % ", ".join(map(str, implicit_ports))
         text += main_extra
@@ -396,6 +397,31 @@ def case_inactive_partner_probed(env):
     expect(spool.read_auth_events(sp) == [], "auth events", spool.read_auth_events(sp), [])
 
 
+def case_guarded_partner_not_contacted(env):
+    # Issue 17 finding 9: loopback outside allowed_private_relays, so the
+    # host guard deactivates the partner: the probe must not connect (and so
+    # not send AUTH) unless --force.
+    port, sp = env.server("guarded", tls="starttls")
+    conf = env.config({"acme": partner(port, host="127.0.0.1", tls="encrypt")},
+                      allowed="10.0.0.0/8")
+    rc, out, err = env.probe("-c", conf, "acme", "--cafile", env.pki + "/ca.pem", "--json",
+                             "--timeout", "10")
+    expect_exit(rc, CONFIG, out, err)
+    doc = json.loads(out)
+    expect(doc["active"] is False and "allowed_private_relays" in doc["inactive_reason"],
+           "active/reason", (doc["active"], doc["inactive_reason"]), (False, "the guard's reason"))
+    expect("--force" in step(doc, "config")["detail"], "config step", step(doc, "config"), "names --force")
+    expect(step(doc, "connect") is None, "connect step", step(doc, "connect"), None)
+    expect(spool.read_connections(sp) == [], "connections", spool.read_connections(sp), [])
+    expect(spool.read_auth_events(sp) == [], "auth events", spool.read_auth_events(sp), [])
+    rc, out, err = env.probe("-c", conf, "acme", "--cafile", env.pki + "/ca.pem", "--json",
+                             "--timeout", "10", "--force")
+    expect_exit(rc, CONFIG, out, err)
+    ev = spool.read_auth_events(sp)
+    expect(len(ev) == 1 and ev[0]["ok"] and ev[0]["tls"], "auth events with --force", ev,
+           "one ok over TLS")
+
+
 def case_inactive_no_port(env):
     conf = env.config({"acme": partner(None)})
     rc, out, err = env.probe("-c", conf, "acme")
@@ -573,7 +599,7 @@ CASES = [case_starttls_verify_ok, case_wrong_password, case_auth535_fault,
          case_wrong_cert_secure, case_wrong_cert_encrypt, case_untrusted_ca_verify, case_unreadable_cafile,
          case_json_fields, case_json_failure, case_send_test, case_send_refused,
          case_auth_login, case_greet421, case_silent_timeout, case_unknown_partner,
-         case_inactive_partner_probed, case_inactive_no_port, case_bad_main_config,
+         case_inactive_partner_probed, case_guarded_partner_not_contacted, case_inactive_no_port, case_bad_main_config,
          case_usage, case_all_table, case_fingerprint_mismatch, case_certificate_fields,
          case_expires_soon_warns, case_expired_refused, case_encrypt_warns_unverified,
          case_relay_cafile_from_config, case_manual_documents_cli]
