@@ -7,7 +7,8 @@
 set -u
 src=$1 build=$2
 fail=0 checked=0
-for prog in partner-relay-milter partner-relay-tables partner-relay-probe partner-relay-tokend; do
+for prog in partner-relay-milter partner-relay-tables partner-relay-probe partner-relay-tokend \
+    partner-relay-sync; do
     page="$src/$prog.8.in"
     usage=$("$build/src/$prog" -h 2>&1)
     [ -n "$usage" ] || { echo "FAIL: $prog -h printed nothing"; fail=1; continue; }

@@ -174,6 +174,61 @@ bool parse_level(const std::string& v, int& out) {
 
 std::string level_name(int l) { return l >= 3 && l <= 7 ? kLevelNames[l - 3] : std::to_string(l); }
 
+
+// ---- [sync] value helpers ------------------------------------------------------
+
+// One line of free text (a DSN, an SQL query): no control characters, and
+// nothing the INI reader would cut as a comment, so -n reads back.
+bool valid_text(std::string_view v) {
+    if (v.empty() || v.size() > kMaxTokenLength || v[0] == ';') return false;
+    for (std::size_t i = 0; i < v.size(); i++) {
+        auto u = static_cast<unsigned char>(v[i]);
+        if (u < 32 || u == 127) return false;
+        if (v[i] == ';' && (v[i - 1] == ' ' || v[i - 1] == '\t')) return false;
+    }
+    return v.front() != ' ' && v.back() != ' ';
+}
+
+// A duration: seconds, or a number with s, m, h, d or w (Postfix's units).
+bool parse_duration(const std::string& v, int& out) {
+    if (v.empty()) return false;
+    long unit = 1;
+    std::string n = v;
+    switch (v.back()) {
+        case 's': unit = 1; break;
+        case 'm': unit = 60; break;
+        case 'h': unit = 3600; break;
+        case 'd': unit = 86400; break;
+        case 'w': unit = 604800; break;
+        default: unit = 0;
+    }
+    if (unit) n.pop_back();
+    int x = 0;
+    if (!parse_int(n, 0, 100 * 86400, x) || static_cast<long>(x) * (unit ? unit : 1) > 100L * 86400)
+        return false;
+    out = static_cast<int>(x * (unit ? unit : 1));
+    return true;
+}
+
+// A DSN for -n: the password of "password=..." or of a URI hidden.
+std::string dsn_text(const std::string& dsn) {
+    std::string out = dsn;
+    for (std::size_t at = out.find("password="); at != std::string::npos;
+         at = out.find("password=", at + 1)) {
+        std::size_t start = at + 9, end = out.find_first_of(" &", start);
+        out.replace(start, (end == std::string::npos ? out.size() : end) - start, "(hidden)");
+    }
+    std::size_t scheme = out.find("://");
+    std::size_t atsign = scheme == std::string::npos ? scheme : out.find('@', scheme);
+    std::size_t colon = scheme == std::string::npos ? scheme : out.find(':', scheme + 3);
+    if (atsign != std::string::npos && colon != std::string::npos && colon < atsign)
+        out.replace(colon + 1, atsign - colon - 1, "(hidden)");
+    return out;
+}
+
+// An empty or absolute file name.
+bool optional_path(const std::string& v) { return v.empty() || (v[0] == '/' && valid_token(v)); }
+
 // ---- the key table ----------------------------------------------------------
 
 #define S(field) [](const Config& c) { return std::string(c.field); }
@@ -423,6 +478,96 @@ const KeyDef kKeys[] = {
          return parse_bool(v, c.strip_partner);
      },
      [](const Config& c) { return std::string(c.strip_partner ? "yes" : "no"); }},
+    {{"sync", "dsn", "dsn", "", true,
+      "partner-relay-sync: the libpq connection string of the partner database; "
+      "a password is never printed"},
+     [](Config& c, const std::string& v, std::string& e) {
+         e = "a libpq connection string on one line, e.g. host=db1,db2 dbname=platform";
+         return (v.empty() || valid_text(v)) && (c.sync_dsn = v, true);
+     },
+     [](const Config& c) { return dsn_text(c.sync_dsn); }},
+    {{"sync", "interval", "seconds", "5", true,
+      "partner-relay-sync: seconds between two polls of the version row"},
+     [](Config& c, const std::string& v, std::string& e) {
+         e = "a number of seconds from 1 to 3600";
+         return parse_int(v, 1, 3600, c.sync_interval);
+     },
+     [](const Config& c) { return std::to_string(c.sync_interval); }},
+    {{"sync", "max_drop", "percent", "50", true,
+      "partner-relay-sync: refuse a snapshot that deactivates more than this share of the "
+      "active partners (--force overrides)"},
+     [](Config& c, const std::string& v, std::string& e) {
+         e = "a percentage from 0 to 100";
+         std::string n = !v.empty() && v.back() == '%' ? v.substr(0, v.size() - 1) : v;
+         return parse_int(n, 0, 100, c.sync_max_drop);
+     },
+     [](const Config& c) { return std::to_string(c.sync_max_drop); }},
+    {{"sync", "query", "sql", "", true,
+      "partner-relay-sync: the SELECT that returns the partner rows; empty: "
+      "SELECT * FROM partner_relay.partners"},
+     [](Config& c, const std::string& v, std::string& e) {
+         e = "one SQL statement on one line";
+         return (v.empty() || valid_text(v)) && (c.sync_query = v, true);
+     },
+     S(sync_query)},
+    {{"sync", "grace", "duration", "", true,
+      "partner-relay-sync: how long a removed partner keeps its SASL and TLS entries; "
+      "empty: Postfix's maximal_queue_lifetime"},
+     [](Config& c, const std::string& v, std::string& e) {
+         e = "a duration such as 3600, 90m, 12h or 5d (at most 100d)";
+         if (v.empty()) return c.sync_grace = -1, true;
+         return parse_duration(v, c.sync_grace);
+     },
+     [](const Config& c) { return c.sync_grace < 0 ? std::string() : std::to_string(c.sync_grace); }},
+    {{"sync", "milter_pidfile", "path", "", true,
+      "partner-relay-sync: pid file of the milter to send SIGUSR1; empty: [milter] pidfile"},
+     [](Config& c, const std::string& v, std::string& e) {
+         e = "an absolute file name";
+         return optional_path(v) && (c.sync_milter_pidfile = v, true);
+     },
+     S(sync_milter_pidfile)},
+    {{"sync", "tokend_pidfile", "path", "", true,
+      "partner-relay-sync: pid file of the token broker to send SIGUSR1; empty: none"},
+     [](Config& c, const std::string& v, std::string& e) {
+         e = "an absolute file name";
+         return optional_path(v) && (c.sync_tokend_pidfile = v, true);
+     },
+     S(sync_tokend_pidfile)},
+    {{"sync", "state_dir", "path", PRM_STATEDIR "/sync", true,
+      "partner-relay-sync: directory of its state (applied version, grace entries; 0700)"},
+     [](Config& c, const std::string& v, std::string& e) {
+         e = "an absolute directory name";
+         return !v.empty() && optional_path(v) && (c.sync_state_dir = v, true);
+     },
+     S(sync_state_dir)},
+    {{"sync", "stats_file", "path", "", true,
+      "partner-relay-sync: metrics file (Prometheus text format); empty: none"},
+     [](Config& c, const std::string& v, std::string& e) {
+         e = "an absolute file name";
+         return optional_path(v) && (c.sync_stats_file = v, true);
+     },
+     S(sync_stats_file)},
+    {{"sync", "host", "string", "", true,
+      "partner-relay-sync: this host's name in partner_relay.host_applied; empty: the host name"},
+     [](Config& c, const std::string& v, std::string& e) {
+         e = "one word without spaces";
+         return (v.empty() || valid_token(v)) && (c.sync_host = v, true);
+     },
+     S(sync_host)},
+    {{"sync", "tables_dir", "path", "/etc/postfix/partner-relay", true,
+      "partner-relay-sync: where it writes the Postfix tables (as partner-relay-tables -o)"},
+     [](Config& c, const std::string& v, std::string& e) {
+         e = "an absolute directory name";
+         return !v.empty() && optional_path(v) && (c.sync_tables_dir = v, true);
+     },
+     S(sync_tables_dir)},
+    {{"sync", "record_applied", "bool", "yes", true,
+      "partner-relay-sync: record the applied version in partner_relay.host_applied"},
+     [](Config& c, const std::string& v, std::string& e) {
+         e = "yes, no, true, false, 1 or 0";
+         return parse_bool(v, c.sync_record_applied);
+     },
+     [](const Config& c) { return std::string(c.sync_record_applied ? "yes" : "no"); }},
 };
 
 #undef S
@@ -445,10 +590,12 @@ const KeyDef* find_key(std::string_view section, std::string_view name) {
 }
 
 // Sections whose keys are all in a key table.
-bool fixed_section(std::string_view s) { return s == "milter" || s == "headers" || s == "oauth"; }
+bool fixed_section(std::string_view s) {
+    return s == "milter" || s == "headers" || s == "oauth" || s == "sync";
+}
 
 const char* const kSections[] = {"milter",   "headers",          "categories",
-                                 "classify", "fallback_senders", "oauth"};
+                                 "classify", "fallback_senders", "oauth", "sync"};
 
 bool known_section(std::string_view s) {
     return std::find(std::begin(kSections), std::end(kSections), s) != std::end(kSections);
@@ -546,7 +693,7 @@ void check_structure(Loader& L) {
         if (!known_section(s.name))
             L.res.errors.push_back(Diag{L.ini.path, s.line, s.name, "",
                                         "unknown section (expected milter, headers, categories, "
-                                        "classify, fallback_senders or oauth)"});
+                                        "classify, fallback_senders, oauth or sync)"});
     std::map<std::pair<std::string, std::string>, int> first;
     const auto& entries = L.ini.entries;
     L.skip.assign(entries.size(), false);

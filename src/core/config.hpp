@@ -22,6 +22,9 @@ namespace prm {
 #ifndef PRM_CONFDIR
 #define PRM_CONFDIR "/etc/partner-relay-milter"
 #endif
+#ifndef PRM_STATEDIR
+#define PRM_STATEDIR "/var/lib/partner-relay-milter"
+#endif
 #ifndef PRM_RUNDIR
 #define PRM_RUNDIR "/run/partner-relay-milter"
 #endif
@@ -123,6 +126,20 @@ struct Config {
 
     // [oauth]: partner-relay-tokend(8), the OAuth2 token broker.
     OAuthConfig oauth;
+
+    // [sync] (read by partner-relay-sync only; config_sync.cpp)
+    std::string sync_dsn;                   // libpq connection string; empty: not configured
+    int sync_interval = 5;                  // seconds between polls of the version row
+    int sync_max_drop = 50;                 // percent of active partners one snapshot may drop
+    std::string sync_query;                 // empty: SELECT * FROM partner_relay.partners
+    int sync_grace = -1;                    // seconds; -1: Postfix's maximal_queue_lifetime
+    std::string sync_milter_pidfile;        // empty: [milter] pidfile
+    std::string sync_tokend_pidfile;        // empty: no token broker to signal
+    std::string sync_state_dir = PRM_STATEDIR "/sync";
+    std::string sync_stats_file;            // empty: no metrics file
+    std::string sync_host;                  // empty: the host name (gethostname)
+    std::string sync_tables_dir = "/etc/postfix/partner-relay";
+    bool sync_record_applied = true;        // write partner_relay.host_applied
 
     // [headers]
     std::string partner_header = "X-Partner-Id";

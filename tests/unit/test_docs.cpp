@@ -44,7 +44,7 @@ std::set<std::string> documented_keys(const std::string& page, const std::string
 START_TEST(every_config_key_documented) {
     std::string page = conf_page();
     ck_assert_msg(!page.empty(), "got an empty page, want man/partner-relay-milter.conf.5.in");
-    for (const char* section : {"milter", "headers", "oauth"}) {
+    for (const char* section : {"milter", "headers", "oauth", "sync"}) {
         std::set<std::string> doc = documented_keys(page, section);
         std::set<std::string> code;
         for (const prm::KeyInfo& k : prm::config_keys())
