@@ -277,7 +277,7 @@ int Syncer::run(const std::string& config_path) {
             struct pollfd pf = {g_wake[0], POLLIN, 0};
             ::poll(&pf, 1, backoff * 1000);
             drain_wake();
-            backoff = std::min(backoff * 2, std::max(60, cfg_.sync_interval));
+            backoff = std::min(backoff * 2, std::max(cfg_.sync_interval, std::min(60, 6 * cfg_.sync_interval)));
             continue;
         }
         first = false;

@@ -44,6 +44,10 @@ void drain(PGconn* c) {
     while (PGresult* r = PQgetResult(c)) PQclear(r);
 }
 
+// Server notices (and libpq's own, such as a FATAL before a disconnect)
+// would go to stderr raw; the errors that matter come back as results.
+void ignore_notice(void*, const char*) {}
+
 // Run SQL expecting no rows; false with ERR set otherwise.
 bool exec(PGconn* c, const char* sql, std::string& err) {
     Result r(PQexec(c, sql));
@@ -63,7 +67,10 @@ bool PgConn::connect(const std::string& dsn, std::string& err) {
     const char* keys[] = {"connect_timeout", "application_name", "dbname", nullptr};
     const char* vals[] = {"10", "partner-relay-sync", dsn.c_str(), nullptr};
     impl_->conn = PQconnectdbParams(keys, vals, 1);
-    if (impl_->conn && PQstatus(impl_->conn) == CONNECTION_OK) return true;
+    if (impl_->conn && PQstatus(impl_->conn) == CONNECTION_OK) {
+        PQsetNoticeProcessor(impl_->conn, ignore_notice, nullptr);
+        return true;
+    }
     err = one_line(impl_->conn ? PQerrorMessage(impl_->conn) : "out of memory");
     close();
     return false;
