@@ -206,6 +206,8 @@ def set_up():
     for name in ("a", "b"):
         inst = prmtest.Instance("sync-" + name)
         inst.config_extra = sync_conf_extra(inst, name, GATE_QUERY if name == "a" else "")
+        if name == "b":  # the partner relays run in host A, with A's test CA
+            inst.relay_cafile = HOSTS["a"].relay_cafile
         HOSTS[name] = inst.start()
     a = HOSTS["a"]
     for pid in ("acme", "beta", "gamma", "delta", "echo"):
@@ -319,29 +321,29 @@ class SyncTest(unittest.TestCase):
 
     def test_03_bad_rows_deactivate_only_that_partner(self):
         with self.assertRaises(RuntimeError):  # a NUL cannot even be stored
-            insert("bad-nul", host="'127.0.0.1'", port="25", username="'u'",
+            insert("bad-nul", host="'localhost'", port="25", username="'u'",
                    password="E'pw\\000x'", sender="'m@nul.example'")
         rows = {
-            "bad-missing": dict(host="'127.0.0.1'", port="25", username="'u'",
+            "bad-missing": dict(host="'localhost'", port="25", username="'u'",
                                 sender="'m@missing.example'"),
-            "bad-port": dict(host="'127.0.0.1'", port="70000", username="'u'",
+            "bad-port": dict(host="'localhost'", port="70000", username="'u'",
                              password="'bad-port-secret-pw'", sender="'m@port.example'"),
             "bad-guard": dict(host="'10.1.2.3'", port="587", username="'u'",
                               password="'bad-guard-secret-pw'", sender="'m@guard.example'"),
-            "bad-cr": dict(host="'127.0.0.1'", port="25", username="'u'",
+            "bad-cr": dict(host="'localhost'", port="25", username="'u'",
                            password="E'bad-cr-secret-pw\\rX'", sender="'m@cr.example'"),
-            "bad-lf": dict(host="'127.0.0.1'", port="25", username="E'u\\n[evil]\\nhost = x'",
+            "bad-lf": dict(host="'localhost'", port="25", username="E'u\\n[evil]\\nhost = x'",
                            password="'bad-lf-secret-pw'", sender="'m@lf.example'"),
             "bad-comma": dict(host="'127.0.0.1,evil.example'", port="25", username="'u'",
                               password="'bad-comma-secret-pw'", sender="'m@comma.example'"),
-            "bad-huge": dict(host="'127.0.0.1'", port="25", username="'u'",
+            "bad-huge": dict(host="'localhost'", port="25", username="'u'",
                              password="'beta-huge-secret-pw' || repeat('h', 100000)",
                              sender="'m@huge.example'"),
-            "dup-1": dict(host="'127.0.0.1'", port="25", username="'u1'",
+            "dup-1": dict(host="'localhost'", port="25", username="'u1'",
                           password="'dup-1-secret-pw'", sender="'same@dup.example'"),
-            "dup-2": dict(host="'127.0.0.1'", port="25", username="'u2'",
+            "dup-2": dict(host="'localhost'", port="25", username="'u2'",
                           password="'dup-2-secret-pw'", sender="'Same@dup.example'"),
-            "Bad Id": dict(host="'127.0.0.1'", port="25", username="'u'",
+            "Bad Id": dict(host="'localhost'", port="25", username="'u'",
                            password="'bad-id-secret-pw'", sender="'m@id.example'"),
         }
         for pid, cols in rows.items():
@@ -424,7 +426,7 @@ class SyncTest(unittest.TestCase):
 
     def test_06_connection_dropped_mid_read(self):
         PG.psql("INSERT INTO partner_relay_test.slow VALUES ('delta')")
-        insert("golf", host="'127.0.0.1'", port="25", username="'g'",
+        insert("golf", host="'localhost'", port="25", username="'g'",
                password="'golf-secret-pw'", sender="'m@golf.example'")
         v = db_version()
         sleeping = ("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep' "

@@ -35,7 +35,7 @@ using Row = std::vector<std::optional<std::string>>;
 // A complete row for ID; the tests then spoil one value.
 Row good(const std::string& id) {
     return {id, std::string("127.0.0.1"), std::string("2525"), id + "-user",
-            id + "-pw-XYZ", "mail@" + id + ".example", std::nullopt, std::string("t")};
+            id + "-pw-XYZ", "mail@" + id + ".example", std::string("encrypt"), std::string("t")};
 }
 
 BuiltPartners build(const std::vector<Row>& rows, std::vector<std::string> cols = kCols) {
