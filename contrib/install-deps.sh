@@ -62,12 +62,17 @@ case " $missing " in
 *" postfix "*)
     echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections ;;
 esac
-# PostgreSQL must not create and start a default cluster: the sync tests
-# run a private server in their own directory (postgresql-common reads this).
-$SUDO mkdir -p /etc/postgresql-common
-if ! grep -qs '^create_main_cluster *= *false' /etc/postgresql-common/createcluster.conf; then
-    echo "create_main_cluster = false" | $SUDO tee -a /etc/postgresql-common/createcluster.conf >/dev/null
-fi
+# A PostgreSQL installed here must not create and start a default cluster:
+# the sync tests run a private server in their own directory
+# (postgresql-common reads this before it creates "main").
+case " $missing " in
+*" postgresql "*)
+    $SUDO mkdir -p /etc/postgresql-common
+    if ! grep -qs '^create_main_cluster *= *false' /etc/postgresql-common/createcluster.conf; then
+        echo "create_main_cluster = false" |
+            $SUDO tee -a /etc/postgresql-common/createcluster.conf >/dev/null
+    fi ;;
+esac
 $SUDO apt-get update -qq
 # shellcheck disable=SC2086
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
