@@ -204,10 +204,16 @@ Decision decide_fallback(const Snapshot& snap, const MessageFacts& msg) {
     // its sender changed, with mail still queued) is deferred, never
     // bounced, and 4xx stays 4xx through the partner transport's
     // smtp_reply_filter.
+    // A partner removed at a reload while its mail was queued: its sender
+    // is among the snapshot's former senders (kept for the process's life).
     const Partner* p = nullptr;
-    if (auto env = envelope_of(msg); env && !env->null_sender)
-        p = snap.partners.by_sender(normalize_address(env->address));
-    if (!p) {
+    bool former = false;
+    if (auto env = envelope_of(msg); env && !env->null_sender) {
+        std::string addr = normalize_address(env->address);
+        p = snap.partners.by_sender(addr);
+        former = !p && snap.former_senders && snap.former_senders->count(addr);
+    }
+    if (!p && !former) {
         d.reason = "fallback-not-partner-sender";
         d.verdict = Decision::Verdict::tempfail;
         d.reply_code = "451";
@@ -215,7 +221,7 @@ Decision decide_fallback(const Snapshot& snap, const MessageFacts& msg) {
         d.reply_text = "the fallback listener takes only mail from a partner sender";
         return d;
     }
-    d.partner = p->id;
+    if (p) d.partner = p->id;
 
     delete_names(msg, control_headers(cfg, cfg.strip_partner), d.edits);
     if (cfg.mta == Mta::sendmail) delete_pseudo_rcpts(msg, d.edits);

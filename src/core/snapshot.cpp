@@ -14,12 +14,26 @@
 #include "core/hostguard.hpp"
 #include "core/partner_tls.hpp"
 #include "core/published.hpp"
+#include "core/rfc5322.hpp"
 
 namespace prm {
 
 // Load the main config at CONFIG_PATH and the partner table it names.
+// The senders PREV knew (its partners' and its own former ones) that NEXT's
+// table no longer has.
+static void remember_senders(Snapshot& next, const Snapshot& prev) {
+    auto set = std::make_shared<std::unordered_set<std::string>>();
+    auto keep = [&](const std::string& s) {
+        if (!s.empty() && !next.partners.by_sender(s)) set->insert(s);
+    };
+    if (prev.former_senders)
+        for (const std::string& s : *prev.former_senders) keep(s);
+    for (const Partner& p : prev.partners.partners) keep(normalize_address(p.sender));
+    if (!set->empty()) next.former_senders = std::move(set);
+}
+
 SnapshotResult load_snapshot(const std::string& config_path, std::uint64_t generation,
-                             bool check_published) {
+                             bool check_published, const Snapshot* previous) {
     SnapshotResult res;
     ConfigResult cr = load_config(config_path);
     res.warnings = cr.warnings;
@@ -38,6 +52,7 @@ SnapshotResult load_snapshot(const std::string& config_path, std::uint64_t gener
     }
     // Relay hosts in private address space: see hostguard.hpp.
     guard_partner_hosts(snap->partners, snap->config, res.warnings);
+    if (previous) remember_senders(*snap, *previous);
 
     // File-level warnings (mode, stray lines) as they are; per-partner
     // problems folded into one line per inactive partner.

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_set>
 
 #include "core/config.hpp"
 #include "core/partners.hpp"
@@ -20,6 +21,11 @@ struct Snapshot {
     Config config;
     PartnerTable partners;
     std::uint64_t generation = 0;
+    // Normalized senders of partners that earlier snapshots of this process
+    // had and this one has not: the fallback listener still restores their
+    // queued mail (a partner removed while its mail waits in the queue).
+    // Null when there are none. Bounded by the senders the tables ever held.
+    std::shared_ptr<const std::unordered_set<std::string>> former_senders;
 };
 
 struct SnapshotResult {
@@ -31,8 +37,10 @@ struct SnapshotResult {
 // Load the main config at PATH and the partner table it names. With
 // CHECK_PUBLISHED, active partners the published stamp does not cover are
 // marked waiting (published.hpp); the tables tool writing them passes false.
+// PREVIOUS (the snapshot being replaced at a reload) hands its partners'
+// senders on as former_senders.
 SnapshotResult load_snapshot(const std::string& config_path, std::uint64_t generation = 0,
-                             bool check_published = true);
+                             bool check_published = true, const Snapshot* previous = nullptr);
 
 class SnapshotHolder {
 public:

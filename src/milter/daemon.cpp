@@ -276,7 +276,8 @@ public:
     // Build a new snapshot and swap it in; keep the old one on failure.
     void reload() {
         auto cur = env_.holder->get();
-        SnapshotResult r = load_snapshot(env_.config_path, cur ? cur->generation + 1 : 1);
+        SnapshotResult r =
+            load_snapshot(env_.config_path, cur ? cur->generation + 1 : 1, true, cur.get());
         if (!r.snapshot) {
             log_diags(r.errors, Level::err);
             logger().log(Level::err, "NOQUEUE: reload failed: keeping configuration generation " +
