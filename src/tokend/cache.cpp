@@ -22,20 +22,6 @@ std::string app_key(const Partner& p) {
     return p.oauth_token_url + '\n' + p.oauth_client_id + '\n' + p.oauth_scope;
 }
 
-// The request half of an App from a partner and the [oauth] settings.
-FetchRequest request_for(const Partner& p, const OAuthConfig& o) {
-    FetchRequest r;
-    r.token_url = p.oauth_token_url;
-    r.client_id = p.oauth_client_id;
-    r.client_secret = p.oauth_client_secret;
-    r.scope = p.oauth_scope;
-    r.cafile = o.cafile;
-    r.connect_timeout = o.connect_timeout;
-    r.timeout = o.timeout;
-    r.max_response_size = o.max_response_size;
-    return r;
-}
-
 }  // namespace
 
 // Monotonic seconds.

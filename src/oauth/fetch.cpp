@@ -1,5 +1,5 @@
 // fetch.cpp - the client-credentials grant over libcurl (fetch.hpp).
-#include "tokend/fetch.hpp"
+#include "oauth/fetch.hpp"
 
 #include <curl/curl.h>
 
@@ -7,7 +7,10 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 
-namespace prm::tokend {
+#include "core/config.hpp"
+#include "core/partners.hpp"
+
+namespace prm::oauth {
 namespace {
 
 struct Sink {
@@ -51,6 +54,23 @@ std::string word(const std::string& v) {
     return out;
 }
 
+// Replace each SECRET (when not empty) in V by "[secret]".
+void cut(std::string& v, const std::string& secret) {
+    if (secret.empty()) return;
+    for (size_t at; (at = v.find(secret)) != std::string::npos;) v.replace(at, secret.size(), "[secret]");
+}
+
+// Printable ASCII of V, at most 300 bytes, SECRET (when given) cut out.
+std::string printable(std::string v, const std::string& secret = {}) {
+    cut(v, secret);
+    std::string out;
+    for (char ch : v) {
+        if (out.size() >= 300) break;
+        out += (ch >= 0x20 && ch < 0x7f) ? ch : ' ';
+    }
+    return out;
+}
+
 // Wipe a string's bytes before it is freed.
 void wipe(std::string& s) {
     volatile char* p = s.data();
@@ -70,8 +90,10 @@ FetchResult parse_token_reply(long http_status, const std::string& body) {
         return r;
     }
     if (j.contains("error") && j["error"].is_string()) r.error = word(j["error"].get<std::string>());
-    if (j.contains("error_description") && j["error_description"].is_string())
+    if (j.contains("error_description") && j["error_description"].is_string()) {
         r.code = provider_code(j["error_description"].get<std::string>());
+        r.description = printable(j["error_description"].get<std::string>());
+    }
     if (j.contains("error_codes") && j["error_codes"].is_array() && !j["error_codes"].empty() &&
         j["error_codes"][0].is_number_integer() && r.code.empty())
         r.code = "AADSTS" + std::to_string(j["error_codes"][0].get<long>());
@@ -91,6 +113,20 @@ FetchResult parse_token_reply(long http_status, const std::string& body) {
     r.expires_in = exp;
     r.ok = true;
     r.error.clear();
+    return r;
+}
+
+// The request for a partner's application under the [oauth] settings.
+FetchRequest request_for(const Partner& p, const OAuthConfig& o) {
+    FetchRequest r;
+    r.token_url = p.oauth_token_url;
+    r.client_id = p.oauth_client_id;
+    r.client_secret = p.oauth_client_secret;
+    r.scope = p.oauth_scope;
+    r.cafile = o.cafile;
+    r.connect_timeout = o.connect_timeout;
+    r.timeout = o.timeout;
+    r.max_response_size = o.max_response_size;
     return r;
 }
 
@@ -121,7 +157,9 @@ FetchResult fetch_token(const FetchRequest& req) {
     if (!req.cafile.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, req.cafile.c_str());
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "partner-relay-tokend");
+    curl_easy_setopt(h, CURLOPT_USERAGENT, req.user_agent.c_str());
+    char errbuf[CURL_ERROR_SIZE] = "";
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
     CURLcode rc = curl_easy_perform(h);
     wipe(body);
     if (sink.overflow) return wipe(sink.body), r.error = "reply_too_large", r;
@@ -130,13 +168,18 @@ FetchResult fetch_token(const FetchRequest& req) {
                   : rc == CURLE_COULDNT_CONNECT  ? "connect_refused"
                   : rc == CURLE_PEER_FAILED_VERIFICATION ? "tls_verify_failed"
                                                          : "curl_" + std::to_string(rc);
+        r.description = printable(errbuf[0] ? errbuf : curl_easy_strerror(rc), req.client_secret);
         return wipe(sink.body), r;
     }
     long status = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    // An endpoint that echoes the request must not carry the secret into
+    // the description: cut it out of the body before parsing.
+    cut(sink.body, req.client_secret);
+    cut(sink.body, form_field(h, "s", req.client_secret).substr(2));
     r = parse_token_reply(status, sink.body);
     wipe(sink.body);
     return r;
 }
 
-}  // namespace prm::tokend
+}  // namespace prm::oauth
