@@ -16,16 +16,31 @@ Contract:
   - StandInBroker(inst) is tests/lib/fakesocketmap.py on that socket:
     set_token(sender, user, token), set_mode("ok"|"temp"|"hang"), start(),
     stop(), lookups() (what Postfix asked, never a token).
+  - TokenEndpoint(inst, clients) is tests/lib/faketoken.py over HTTPS
+    with the instance's test CA (certificate for localhost, 127.0.0.1):
+    url(path), set_fault(mode), requests(), issued(client_id) (the
+    tokens it gave, in order, with the fault mode of each request),
+    stop().  CLIENTS: partners whose client id and secret it knows.
+  - Tokend(inst, **oauth) is the real partner-relay-tokend on that same
+    socket, with the instance's main config (an [oauth] section added to
+    inst.config_extra: call it before inst.start()): start() (waits for
+    the socket), stop() (SIGTERM to its PID), pid, log().
+  - RelaySync(inst, relay, endpoint, user) keeps the relay's token file
+    equal to every token the endpoint issued for USER's client that the
+    test has not declared expired (expire_all_but(token)), polling in a
+    thread, as Microsoft 365 accepts any unexpired token.
   - Every token handed out is added to inst.extra_secrets, so a token in
-    Postfix's or the milter's log is caught like a password.
+    Postfix's, the milter's or the broker's log is caught like a password.
 
 Thread safety: none; one Instance per test process.  Standard library only.
 """
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 
 import prmtest
 
@@ -125,3 +140,151 @@ class StandInBroker:
                 return [json.loads(line) for line in f if line.strip()]
         except FileNotFoundError:
             return []
+
+
+class TokenEndpoint:
+    """tests/lib/faketoken.py for the instance (HTTPS, the test CA)."""
+
+    def __init__(self, inst, clients):
+        self.inst = inst
+        self.fault_file = inst.path("token-fault")
+        self.reqlog = inst.path("token-requests.jsonl")
+        self.set_fault("none")
+        ready = inst.path("token-port")
+        args = [spool.PYTHON, os.path.join(LIB, "faketoken.py"),
+                "--cert", inst.path("certs", "server.pem"),
+                "--key", inst.path("certs", "server.key"),
+                "--fault-file", self.fault_file, "--log", self.reqlog,
+                "--ready-file", ready, "--hang-seconds", "20", "--max-seconds", "900"]
+        for cid, secret in clients:
+            args += ["--client", "%s:%s" % (cid, secret)]
+        log = open(inst.path("faketoken.log"), "ab")
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        log.close()
+        port = spool.wait_for(lambda: inst.read("token-port").strip(), 20, 0.05)
+        if not port:
+            self.stop()
+            raise RuntimeError("faketoken.py did not listen:\n" + inst.read("faketoken.log"))
+        self.port = int(port)
+
+    def url(self, path):
+        """The token URL for PATH (e.g. the tenant)."""
+        return "https://127.0.0.1:%d/%s/oauth2/v2.0/token" % (self.port, path)
+
+    def set_fault(self, mode):
+        """The endpoint's behaviour from its next request on."""
+        with open(self.fault_file + ".tmp", "w", encoding="ascii") as f:
+            f.write(mode + "\n")
+        os.replace(self.fault_file + ".tmp", self.fault_file)
+
+    def requests(self):
+        """Every request logged (never a secret; tokens issued)."""
+        try:
+            with open(self.reqlog, encoding="utf-8") as f:
+                recs = [json.loads(line) for line in f if line.strip()]
+        except FileNotFoundError:
+            return []
+        for r in recs:
+            if r.get("token"):
+                self.inst.extra_secrets.add(r["token"])
+        return recs
+
+    def issued(self, client_id):
+        """[(token, fault)] issued to CLIENT_ID, oldest first."""
+        return [(r["token"], r["fault"]) for r in self.requests()
+                if r["ok"] and r["client_id"] == client_id]
+
+    def stop(self):
+        if self.proc is not None:
+            spool.stop_server(self.proc)
+            self.proc = None
+
+
+class Tokend:
+    """The real partner-relay-tokend(8) on the partner-oauth socket."""
+
+    def __init__(self, inst, **oauth):
+        self.inst = inst
+        self.proc = None
+        settings = {"socket": self.socket(), "socket_group": "postfix", "socket_mode": "0660",
+                    "user": prmtest.MILTER_USER, "pidfile": inst.path("tokend.pid"),
+                    "cafile": inst.path("certs", "ca.pem"), "connect_timeout": "2",
+                    "timeout": "3", "retry_max": "5", "refresh_margin": "60"}
+        settings.update(oauth)
+        inst.config_extra += "[oauth]\n" + "".join(
+            "%s = %s\n" % kv for kv in sorted(settings.items()))
+
+    def socket(self):
+        return self.inst.path("spool", TOKENS_SOCKET)
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    def log(self):
+        return self.inst.read("tokend.log")
+
+    def start(self):
+        """Start it in the foreground (log: tokend.log); wait for its socket."""
+        n = self.log().count(" started socket=")
+        log = open(self.inst.path("tokend.log"), "ab")
+        self.proc = subprocess.Popen(
+            [prmtest.program("partner-relay-tokend"), "-f", "-c", self.inst.path("milter.conf")],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        log.close()
+        if not spool.wait_for(lambda: self.proc.poll() is not None
+                              or self.log().count(" started socket=") > n, 15, 0.05) \
+                or self.proc.poll() is not None:
+            raise RuntimeError("partner-relay-tokend did not start:\n" + self.log()[-3000:])
+
+    def stop(self):
+        """SIGTERM to its PID; wait (bounded) for it to exit."""
+        if self.proc is None:
+            return None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait(5)
+        self.proc = None
+        return rc
+
+
+class RelaySync:
+    """Keep RELAY taking every unexpired token ENDPOINT issued for a client."""
+
+    def __init__(self, inst, relay, endpoint, user, client_id):
+        self.inst, self.relay, self.endpoint = inst, relay, endpoint
+        self.user, self.client_id = user, client_id
+        self.expired = set()
+        self.written = None
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def expire_all_but(self, token):
+        """Every token issued so far but TOKEN has expired (relay refuses it)."""
+        with self.lock:
+            self.expired = {t for t, _ in self.endpoint.issued(self.client_id)} - {token}
+            self._sync()
+
+    def _sync(self):
+        good = [t for t, _ in self.endpoint.issued(self.client_id) if t not in self.expired]
+        if good != self.written:
+            lines = "".join("%s %s\n" % (self.user, t) for t in good)
+            tmp = self.relay.xoauth2_file + ".tmp"
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(lines)
+            os.replace(tmp, self.relay.xoauth2_file)
+            self.written = good
+
+    def _run(self):
+        while not self.stopping.wait(0.05):
+            with self.lock:
+                self._sync()
+
+    def stop(self):
+        self.stopping.set()
+        self.thread.join(5)

@@ -518,14 +518,15 @@ class Instance:
         self.dir = None
 
     def _keep_leaks(self):
-        """Copy the milter's log or Postfix's maillog to the build tree
+        """Copy the milter's log, Postfix's maillog or the token broker's log
+        (oauthtest.Tokend) to the build tree
         (tests/integration/leaked-NAME-FILE.log) when it holds a password,
         so that tests/secrets_check.py, run last by make check, fails on it
         although this directory is removed."""
         secrets = ({p.password for p in self.partners if p.password} | {GLOBAL_PASS}
                    | {p.oauth.get("oauth_client_secret") for p in self.partners
                       if p.oauth.get("oauth_client_secret")} | set(self.extra_secrets))
-        for rel in ("milter.log", "maillog"):
+        for rel in ("milter.log", "maillog", "tokend.log"):
             text = self.read(rel)
             if any(s in text for s in secrets):
                 out = os.path.join(builddir(), "tests", "integration",

@@ -5,9 +5,12 @@ What: a private Postfix built from contrib/postfix (partner-oauth transport,
 mechanism filters, the Microsoft 365 caps), the built XOAUTH2 plugin loaded
 through SASL_PATH, a fake Microsoft 365 relay that offers PLAIN LOGIN
 XOAUTH2 and is shared by an OAuth2 partner and a password partner, and a
-socketmap server that tells Postfix exactly which token to use
-(tests/lib/fakesocketmap.py: this test is about what Postfix and the plugin
-do with an answer; test_oauth_tokend.py runs the real partner-relay-tokend).
+stand-in socketmap server that tells Postfix exactly which token to use
+(tests/lib/fakesocketmap.py): this test is about what Postfix and the
+plugin do with each answer and with each SMTP fault.  test_oauth_tokend.py
+runs the same chain with the real partner-relay-tokend fetching from
+tests/lib/faketoken.py (endpoint failing before any token, broker
+restarted by PID, token expiring while queued).
 
 Checks, each message by its own token in the Subject, exactly once:
   - the OAuth2 partner's eligible mail reaches its relay over verified TLS,
