@@ -10,9 +10,11 @@ probe runs, integration runs; the integration harness copies any instance
 log that held a password to tests/integration/leaked-*.log before removing
 its directory, and the Sendmail harness tests/sendmail/smtest.py does the
 same to tests/sendmail/leaked-*.log) plus every instance directory kept
-with PRM_KEEP=1 (the milter's own log, Postfix's maillog and Sendmail's
-sendmail.log; not the fake relays' records nor Sendmail's -X transcript
-traffic.log, which legitimately hold what a partner relay received).
+with PRM_KEEP=1 or after a failure (the milter's own log, Postfix's
+maillog, Sendmail's sendmail.log and partner-relay-tokend's tokend.log;
+not the fake relays' records, the fake token endpoint's request log nor
+Sendmail's -X transcript traffic.log, which legitimately hold what a
+partner relay received or a token endpoint issued).
 It fails naming each file and which password it holds.
 
 Not scanned: tests/fuzz (inputs, not outputs of the programs) and this
@@ -98,7 +100,7 @@ def outputs(builddir):
         with open(path, encoding="utf-8", errors="replace") as f:
             kept.update(re.findall(r"^kept (/\S+)$", f.read(), re.M))
     for d in sorted(kept):
-        for n in ("milter.log", "maillog", "sendmail.log"):
+        for n in ("milter.log", "maillog", "sendmail.log", "tokend.log"):
             if os.path.isfile(os.path.join(d, n)):
                 files.append(os.path.join(d, n))
     return files
