@@ -15,7 +15,9 @@ maillog, Sendmail's sendmail.log and partner-relay-tokend's tokend.log;
 not the fake relays' records, the fake token endpoint's request log nor
 Sendmail's -X transcript traffic.log, which legitimately hold what a
 partner relay received or a token endpoint issued).
-It fails naming each file and which password it holds.
+Each password is also searched URL-encoded (a client secret travels
+form-encoded to a token endpoint: an echo of the request body would show
+it so). It fails naming each file and which password it holds.
 
 Not scanned: tests/fuzz (inputs, not outputs of the programs) and this
 script's own log.
@@ -28,6 +30,7 @@ import glob
 import os
 import re
 import sys
+import urllib.parse
 
 # Fixture files whose "password = VALUE" lines (INI) and password=... /
 # "password": ... literals (Python) name the test passwords.
@@ -118,6 +121,7 @@ def main(argv):
         print("FAIL: only %d test passwords found in the fixtures (%s): the "
               "patterns need updating" % (len(passwords), sorted(passwords)))
         return 1
+    passwords |= {urllib.parse.quote(p, safe="") for p in passwords}
     generated = [re.compile(g) for g in GENERATED]
     files = outputs(builddir)
     leaks = []

@@ -7,10 +7,12 @@
 //
 // Contract: the exit status is the ExitCode of probe.hpp (for --all, the
 // highest among the active partners). Nothing printed ever contains a
-// password: results are built from sanitised text only (probe.cpp), and
-// configuration diagnostics never carry values of secret keys.
+// password, a client secret or a token: results are built from sanitised
+// text only (probe.cpp), and configuration diagnostics never carry values
+// of secret keys.
 //
 // Thread safety: single-threaded program. Limits: see probe.hpp.
+#include <curl/curl.h>
 #include <getopt.h>
 
 #include <algorithm>
@@ -132,6 +134,29 @@ void jstr(std::string& out, const std::string& s, bool null_if_empty = false) {
         return;
     }
     out += '"' + json_escape(s) + '"';
+}
+
+// The token step as JSON: null when none was attempted; never the token.
+std::string token_json(const TokenInfo& t) {
+    if (!t.attempted) return "null";
+    std::string o = std::string("{\"ok\":") + (t.ok ? "true" : "false") + ",\"endpoint\":";
+    jstr(o, t.endpoint);
+    o += ",\"http_status\":" + (t.http_status ? std::to_string(t.http_status) : std::string("null"));
+    o += ",\"error\":";
+    jstr(o, t.ok ? "" : t.error, true);
+    o += ",\"code\":";
+    jstr(o, t.code, true);
+    o += ",\"description\":";
+    jstr(o, t.description, true);
+    o += ",\"expires_in\":" + (t.ok ? std::to_string(t.expires_in) : std::string("null"));
+    o += std::string(",\"jwt\":") + (t.jwt ? "true" : "false") + ",\"roles\":";
+    if (!t.jwt) return o + "null}";
+    o += "[";
+    for (std::size_t i = 0; i < t.roles.size(); ++i) {
+        o += i ? "," : "";
+        jstr(o, t.roles[i]);
+    }
+    return o + "]}";
 }
 
 // Print the result of a run that never reached a partner (bad config).
@@ -270,6 +295,7 @@ std::string render_text(const ProbeResult& r) {
         out += ": " + r.host + " port " + (r.port >= 0 ? std::to_string(r.port) : "?") + ", tls = " + r.tls_level +
                ", " + (r.tls_mode == "implicit" ? "implicit TLS" : "STARTTLS");
     }
+    if (r.auth_kind == "oauth2") out += ", auth = oauth2";
     out += r.active || r.inactive_reason.empty() ? "" : " (inactive: " + r.inactive_reason + ")";
     out += "\n";
     for (const auto& s : r.steps) {
@@ -278,6 +304,7 @@ std::string render_text(const ProbeResult& r) {
         out += line + s.detail + "\n";
     }
     for (const auto& w : r.warnings) out += "warning: " + w + "\n";
+    if (!r.diagnosis.what.empty()) out += "problem: " + r.diagnosis.what + "\nfix: " + r.diagnosis.fix + "\n";
     out += "result: " + std::string(exit_name(r.exit)) + " (exit " + std::to_string(static_cast<int>(r.exit)) + ")";
     if (r.exit == ExitCode::config && !r.failed())
         out += ": the relay answered, but the entry is inactive (" + r.inactive_reason + ")";
@@ -337,13 +364,28 @@ std::string render_json(const ProbeResult& r) {
         o += i ? "," : "";
         jstr(o, r.warnings[i]);
     }
-    o += "],\"auth\":{\"result\":";
+    o += "],\"auth\":{\"kind\":";
+    jstr(o, r.auth_kind);
+    o += ",\"result\":";
     jstr(o, r.auth_result);
     o += ",\"mechanism\":";
     jstr(o, r.auth_mechanism, true);
+    o += ",\"form\":";
+    jstr(o, r.auth_form, true);
     o += ",\"user\":";
     jstr(o, r.auth_user, true);
-    o += "},\"message_id\":";
+    o += "},\"token\":" + token_json(r.token);
+    o += ",\"diagnosis\":";
+    if (r.diagnosis.what.empty()) {
+        o += "null";
+    } else {
+        o += "{\"problem\":";
+        jstr(o, r.diagnosis.what);
+        o += ",\"fix\":";
+        jstr(o, r.diagnosis.fix);
+        o += "}";
+    }
+    o += ",\"message_id\":";
     jstr(o, r.message_id, true);
     o += ",\"result\":";
     jstr(o, exit_name(r.exit));
@@ -370,6 +412,7 @@ std::string render_table(const std::vector<ProbeResult>& results) {
             if (s.status == StepStatus::fail || (!r.active && s.status == StepStatus::skip))
                 notes += r.partner + ": " + s.name + ": " + s.detail + "\n";
         for (const auto& w : r.warnings) notes += r.partner + ": warning: " + w + "\n";
+        if (!r.diagnosis.what.empty()) notes += r.partner + ": fix: " + r.diagnosis.fix + "\n";
     }
     std::vector<std::size_t> w(rows[0].size(), 0);
     for (const auto& row : rows)
@@ -392,6 +435,11 @@ int main(int argc, char** argv) {
     // error return, not a fatal SIGPIPE.
     std::signal(SIGPIPE, SIG_IGN);
     Cli cli = parse_cli(argc, argv);
+    // The token fetch of oauth2 partners (oauth/fetch.hpp) needs it once.
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        std::fprintf(stderr, "partner-relay-probe: cannot initialise libcurl\n");
+        return static_cast<int>(ExitCode::internal);
+    }
 
     prm::SnapshotResult loaded = prm::load_snapshot(cli.config);
     if (!loaded.snapshot) return report_config_errors(cli, loaded.errors);

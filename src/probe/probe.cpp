@@ -5,9 +5,11 @@
 // (conn.hpp), recording each step in a ProbeResult (probe.hpp).
 //
 // Contract: see probe.hpp. Credentials leave this process only in auth(),
-// which refuses to run unless TLS is established; the strings that carry
-// them are wiped after use and listed as secrets, so that an echo of them in
-// a server reply is redacted before it reaches a detail.
+// which refuses to run unless TLS is established (and, for an oauth2
+// partner, the client secret in the token request, over verified https);
+// the strings that carry them are wiped after use and listed as secrets, so
+// that an echo of them in a server reply is redacted before it reaches a
+// detail.
 //
 // Thread safety: no shared state. Limits: probe.hpp and conn.hpp.
 #include "probe/probe.hpp"
@@ -23,13 +25,14 @@
 #include <ctime>
 
 #include "core/rfc5322.hpp"
+#include "probe/cert.hpp"
 #include "probe/conn.hpp"
+#include "probe/oauth.hpp"
 
 namespace prm::probe {
 namespace {
 
 struct X509Free { void operator()(X509* p) const { X509_free(p); } };
-struct BioFree { void operator()(BIO* p) const { BIO_free(p); } };
 
 // Base64 of S (no line breaks).
 std::string base64(std::string_view s) {
@@ -40,11 +43,28 @@ std::string base64(std::string_view s) {
     return out;
 }
 
+// Decode base64 S (a server's challenge); "" when it is not base64.
+std::string unbase64(const std::string& s) {
+    std::string out(s.size() / 4 * 3 + 3, '\0');
+    int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                            reinterpret_cast<const unsigned char*>(s.data()), static_cast<int>(s.size()));
+    if (n < 0) return {};
+    out.resize(static_cast<std::size_t>(n));
+    while (!out.empty() && out.back() == '\0') out.pop_back();  // the padding's bytes
+    return out;
+}
+
 // Overwrite a string that held a secret before it is freed.
 void wipe(std::string& s) {
     if (!s.empty()) OPENSSL_cleanse(s.data(), s.size());
     s.clear();
 }
+
+// Wipes a string holding a secret when the scope ends.
+struct Wiper {
+    std::string& s;
+    ~Wiper() { wipe(s); }
+};
 
 // The local host name for EHLO, or "localhost" when it is unusable.
 std::string local_name() {
@@ -53,85 +73,6 @@ std::string local_name() {
     for (const char* p = buf; *p; ++p)
         if (!std::isalnum(static_cast<unsigned char>(*p)) && *p != '.' && *p != '-') return "localhost";
     return buf;
-}
-
-// One X509 name in RFC 2253 form.
-std::string name_text(const X509_NAME* name) {
-    std::unique_ptr<BIO, BioFree> bio(BIO_new(BIO_s_mem()));
-    if (!bio || X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_RFC2253) < 0) return "?";
-    char* data = nullptr;
-    long n = BIO_get_mem_data(bio.get(), &data);
-    return n > 0 ? std::string(data, static_cast<std::size_t>(n)) : "";
-}
-
-// An ASN1 time as ISO 8601 UTC.
-std::string time_text(const ASN1_TIME* t) {
-    struct tm tm {};
-    if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) return "?";
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
-
-// "AA:BB:..." of BYTES.
-std::string hex_colons(const unsigned char* bytes, unsigned n) {
-    static const char* hex = "0123456789ABCDEF";
-    std::string out;
-    for (unsigned i = 0; i < n; i++) {
-        if (i) out += ':';
-        out += hex[bytes[i] >> 4];
-        out += hex[bytes[i] & 15];
-    }
-    return out;
-}
-
-// The subjectAltName DNS names and IP addresses of CERT (at most 50).
-std::vector<std::string> alt_names(X509* cert) {
-    std::vector<std::string> out;
-    auto* names = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
-    if (names == nullptr) return out;
-    for (int i = 0; i < sk_GENERAL_NAME_num(names) && out.size() < 50; i++) {
-        const GENERAL_NAME* g = sk_GENERAL_NAME_value(names, i);
-        if (g->type == GEN_DNS) {
-            const unsigned char* d = ASN1_STRING_get0_data(g->d.dNSName);
-            out.emplace_back(reinterpret_cast<const char*>(d), static_cast<std::size_t>(ASN1_STRING_length(g->d.dNSName)));
-        } else if (g->type == GEN_IPADD) {
-            const unsigned char* d = ASN1_STRING_get0_data(g->d.iPAddress);
-            int n = ASN1_STRING_length(g->d.iPAddress);
-            char buf[INET6_ADDRSTRLEN] = {};
-            if ((n == 4 || n == 16) && inet_ntop(n == 4 ? AF_INET : AF_INET6, d, buf, sizeof buf)) out.emplace_back(buf);
-        }
-    }
-    GENERAL_NAMES_free(names);
-    return out;
-}
-
-// The subject's common name, or "".
-std::string common_name(X509* cert) {
-    X509_NAME* subj = X509_get_subject_name(cert);
-    int i = X509_NAME_get_index_by_NID(subj, NID_commonName, -1);
-    if (i < 0) return {};
-    const ASN1_STRING* d = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, i));
-    return std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(d)), static_cast<std::size_t>(ASN1_STRING_length(d)));
-}
-
-// Fill C's facts (names, issuer, expiry, fingerprint) from CERT; CLEAN sanitises server text.
-template <typename Clean>
-void read_cert(X509* cert, CertInfo& c, Clean clean) {
-    c.present = true;
-    c.subject = clean(name_text(X509_get_subject_name(cert)));
-    c.issuer = clean(name_text(X509_get_issuer_name(cert)));
-    c.not_after = time_text(X509_get0_notAfter(cert));
-    c.common_name = clean(common_name(cert));
-    for (const std::string& n : alt_names(cert)) c.names.push_back(clean(n));
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned n = 0;
-    if (X509_digest(cert, EVP_sha256(), md, &n) == 1) c.sha256 = hex_colons(md, n);
-    int days = 0, secs = 0;
-    if (ASN1_TIME_diff(&days, &secs, nullptr, X509_get0_notAfter(cert)) == 1) {
-        c.days_left = days == 0 && secs < 0 ? -1 : days;  // expired today: -1, not 0
-        c.expires_soon = c.days_left < kExpiryWarnDays;
-    }
 }
 
 // SMTP-escape the body: CRLF line ends and dot-stuffing (RFC 5321 4.5.2).
@@ -151,12 +92,13 @@ std::string smtp_data(std::string_view text) {
 // The dialogue with one partner relay.
 class Session {
 public:
-    Session(const Partner& p, const ProbeOptions& o, ProbeResult& r)
-        : p_(p), opts_(o), r_(r), conn_(o.timeout) {
-        secrets_ = {p.password, base64(p.password)};
+    Session(const Partner& p, const OAuthConfig& oc, const ProbeOptions& o, ProbeResult& r)
+        : p_(p), oauth_(oc), opts_(o), r_(r), conn_(o.timeout) {
+        secrets_ = {p.password, base64(p.password), p.oauth_client_secret};
     }
     ~Session() {
         for (auto& s : secrets_) wipe(s);
+        wipe(token_);
     }
     Session(const Session&) = delete;
     Session& operator=(const Session&) = delete;
@@ -176,15 +118,20 @@ private:
     bool auth(const Ehlo& e);
     bool auth_plain();
     bool auth_login();
+    bool token_step();
+    bool auth_oauth(const Ehlo& e);
+    bool auth_xoauth2();
     void send_test();
     void quit();
 
     const Partner& p_;
+    const OAuthConfig& oauth_;
     const ProbeOptions& opts_;
     ProbeResult& r_;
     Conn conn_;
     SslCtxPtr ctx_;
     std::vector<std::string> secrets_;
+    std::string token_;  // the access token of an oauth2 partner (wiped)
     bool greeted_ = false;
     bool authenticated_ = false;
 };
@@ -330,6 +277,7 @@ bool Session::starttls(const Ehlo& e) {
 bool Session::auth(const Ehlo& e) {
     if (!conn_.tls())  // the dialogue never gets here in clear; keep it so
         return fail("auth", "refusing to send credentials: TLS is not established", ExitCode::auth);
+    if (p_.auth == AuthKind::oauth2) return auth_oauth(e);
     if (p_.username.empty() || p_.password.empty()) {
         r_.auth_result = "skipped";
         r_.add("auth", StepStatus::skip, "the entry has no username or password");
@@ -382,6 +330,95 @@ bool Session::auth_login() {
     if (!io) return false;
     if (reply.code != 235) return fail("auth", "LOGIN rejected: " + clean(reply.summary()), ExitCode::auth);
     return true;
+}
+
+// The token of an oauth2 partner, fetched as the broker fetches it.
+bool Session::token_step() {
+    std::string missing;
+    for (const auto& [key, v] : {std::pair{"oauth_client_id", &p_.oauth_client_id},
+                                 {"oauth_client_secret", &p_.oauth_client_secret},
+                                 {"oauth_tenant or oauth_token_url", &p_.oauth_token_url}})
+        if (v->empty()) missing += (missing.empty() ? "" : ", ") + std::string(key);
+    if (!missing.empty()) {
+        r_.add("token", StepStatus::skip, "not fetched: the entry has no " + missing);
+        return true;
+    }
+    TokenInfo& t = r_.token = fetch_partner_token(p_, oauth_, opts_.timeout, token_);
+    t.description = clean(t.description);
+    if (!t.ok) {
+        r_.diagnosis = t.diagnosis;
+        std::string d = t.http_status ? "HTTP " + std::to_string(t.http_status) + " " : "";
+        d += t.error + (t.code.empty() ? "" : " " + t.code) + " from " + clean(p_.oauth_token_host);
+        return fail("token", d + (t.description.empty() ? "" : ": " + t.description), ExitCode::auth);
+    }
+    secrets_.push_back(token_);
+    std::string d = "token from " + clean(p_.oauth_token_host) + ", expires in " + std::to_string(t.expires_in) + " s";
+    std::string roles;
+    for (const auto& role : t.roles) roles += (roles.empty() ? "" : " ") + clean(role);
+    if (t.jwt) d += ", roles: " + (roles.empty() ? "none" : roles);
+    // Microsoft 365 refuses a token without the SMTP.SendAsApp role: say so
+    // before the relay's bare 535 does.
+    bool m365 = p_.oauth_scope == kDefaultOAuthScope;
+    if (t.jwt && m365 && std::find(t.roles.begin(), t.roles.end(), "SMTP.SendAsApp") == t.roles.end()) {
+        r_.warnings.push_back("the token has no SMTP.SendAsApp role: the partner's admin grants that application "
+                              "permission (Office 365 Exchange Online) and admin consent");
+        r_.add("token", StepStatus::warn, d);
+    } else {
+        r_.add("token", StepStatus::ok, d);
+    }
+    return true;
+}
+
+// AUTH XOAUTH2 for an oauth2 partner (no password mechanism, ever).
+bool Session::auth_oauth(const Ehlo& e) {
+    if (p_.username.empty() || token_.empty()) {
+        r_.auth_result = "skipped";
+        r_.add("auth", StepStatus::skip, p_.username.empty() ? "the entry has no username (the mailbox)" : "no token");
+        return true;
+    }
+    if (!e.auth || std::find(e.mechs.begin(), e.mechs.end(), "XOAUTH2") == e.mechs.end()) {
+        std::string list;
+        for (const auto& m : e.mechs) list += " " + clean(m);
+        r_.diagnosis = {"the relay does not offer XOAUTH2 (it offers" + (list.empty() ? " no AUTH" : list) + ")",
+                        "an oauth2 partner needs a relay that takes XOAUTH2, such as smtp.office365.com port 587: "
+                        "check host and port, or use auth = password for this relay"};
+        return fail("auth", "the server does not offer XOAUTH2; it offers" + (list.empty() ? " no AUTH" : list),
+                    ExitCode::auth);
+    }
+    r_.auth_mechanism = "XOAUTH2";
+    r_.auth_user = clean(p_.username);
+    r_.auth_result = "failed";
+    if (!auth_xoauth2()) return false;
+    r_.auth_result = "ok";
+    authenticated_ = true;
+    r_.add("auth", StepStatus::ok, "XOAUTH2 (" + r_.auth_form + ") accepted for user " + r_.auth_user);
+    return true;
+}
+
+// base64(user=U ^A auth=Bearer T ^A ^A), with AUTH when the command fits in
+// 512 bytes, else after the server's "334 " (Postfix does the same); a JSON
+// error challenge gets the empty response, and the final reply decides.
+bool Session::auth_xoauth2() {
+    std::string payload = "user=" + p_.username + "\x01" "auth=Bearer " + token_ + "\x01\x01";
+    std::string b64 = base64(payload);
+    wipe(payload);
+    secrets_.push_back(b64);
+    std::string line = "AUTH XOAUTH2 " + b64;
+    Wiper w1{b64}, w2{line};
+    bool two_step = line.size() + 2 > 512;
+    r_.auth_form = two_step ? "two-step" : "one-step";
+    Reply reply;
+    if (!command("auth", two_step ? "AUTH XOAUTH2" : line, reply, ExitCode::auth)) return false;
+    if (two_step && reply.code == 334 && !command("auth", b64, reply, ExitCode::auth)) return false;
+    std::string challenge;
+    if (reply.code == 334) {
+        challenge = "error challenge " + clean(unbase64(reply.lines.empty() ? "" : reply.lines[0])) + ", then ";
+        if (!command("auth", "", reply, ExitCode::auth)) return false;
+    }
+    if (reply.code == 235) return true;
+    std::string said = clean(reply.summary());
+    r_.diagnosis = diagnose_xoauth2(reply.code, said, p_);
+    return fail("auth", "XOAUTH2 rejected: " + challenge + said, ExitCode::auth);
 }
 
 // The test message: partner sender as envelope sender and From.
@@ -441,6 +478,7 @@ void Session::quit() {
 // The whole dialogue; stops at the first failing step.
 void Session::run() {
     if (!make_ctx()) return;
+    if (p_.auth == AuthKind::oauth2 && !token_step()) return;
     std::string detail;
     if (!conn_.connect(p_.host, *p_.port, detail)) return (void)fail("connect", detail, ExitCode::connect);
     r_.add("connect", StepStatus::ok, detail);
@@ -510,6 +548,7 @@ ProbeResult run_probe(const Snapshot& snap, const Partner& p, const ProbeOptions
     r.tls_mode = implicit ? "implicit" : "starttls";
     r.active = p.active;
     if (!p.active) r.inactive_reason = p.reason;
+    r.auth_kind = auth_kind_name(p.auth);
 
     // Without host and port there is nothing to probe; an entry that lacks
     // only credentials or sender is probed as far as it goes.
@@ -533,7 +572,7 @@ ProbeResult run_probe(const Snapshot& snap, const Partner& p, const ProbeOptions
     if (p.active) r.add("config", StepStatus::ok, "partner " + p.id + " is active");
     else r.add("config", StepStatus::warn, "partner " + p.id + " is inactive (" + p.reason + "); probing anyway");
 
-    Session(p, opts, r).run();
+    Session(p, snap.config.oauth, opts, r).run();
     if (!r.failed() && !p.active) r.exit = ExitCode::config;
     return r;
 }

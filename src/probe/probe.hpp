@@ -2,14 +2,19 @@
 //
 // What: connect to a partner's host:port, read the greeting, EHLO, STARTTLS
 // (or implicit TLS), check the certificate, EHLO again, AUTH with the
-// partner's credentials, optionally send a test message, QUIT. Every step
+// partner's credentials, optionally send a test message, QUIT. For an
+// auth = oauth2 partner a token step comes first (a client-credentials
+// token fetched as partner-relay-tokend fetches it, oauth.hpp) and AUTH is
+// XOAUTH2 with that token; a failure of either carries a Diagnosis (what
+// is wrong, what to fix). Every step
 // is recorded (name, status, detail) in a ProbeResult, which main.cpp
 // renders as text, as a JSON object or as one row of the --all table.
 //
 // Contract:
 //   - Credentials are sent only over an established TLS session; the
-//     password never appears in a ProbeResult (server replies are
-//     sanitised and any echo of the secret is redacted).
+//     password, the client secret and the token never appear in a
+//     ProbeResult (server replies are sanitised and any echo of a secret
+//     is redacted).
 //   - The first failing step decides the exit code (ExitCode below); the
 //     steps after it are not run (QUIT is still sent when possible).
 //   - An inactive partner is still probed when it has a host and a port, so
@@ -37,6 +42,7 @@
 
 #include "core/partners.hpp"
 #include "core/snapshot.hpp"
+#include "probe/oauth.hpp"
 
 namespace prm::probe {
 
@@ -55,7 +61,7 @@ enum class ExitCode : int {
     greeting = 5,   // no/negative greeting, EHLO refused, connection lost
     tls = 6,        // STARTTLS not offered or refused, handshake failed
     certificate = 7,  // chain, name or fingerprint does not verify (tls = verify|secure|fingerprint)
-    auth = 8,       // AUTH not offered, no usable mechanism, rejected
+    auth = 8,       // AUTH not offered, no usable mechanism, rejected; no OAuth2 token
     send = 9,       // the test message was not accepted
 };
 
@@ -78,7 +84,7 @@ enum class StepStatus { ok, warn, fail, skip };
 const char* status_name(StepStatus s);
 
 struct Step {
-    std::string name;    // config, connect, tls, greeting, ehlo, starttls,
+    std::string name;    // config, token, connect, tls, greeting, ehlo, starttls,
                          // certificate, ehlo-tls, auth, send, quit
     StepStatus status = StepStatus::ok;
     std::string detail;  // sanitised, never a secret
@@ -112,10 +118,14 @@ struct ProbeResult {
     std::vector<Step> steps;
     std::string tls_version, tls_cipher;
     CertInfo cert;
+    std::string auth_kind = "password";  // password|oauth2 (the entry's auth)
+    TokenInfo token;             // the token step (oauth2 partners)
     std::string auth_mechanism;  // the one used
+    std::string auth_form;       // XOAUTH2: one-step|two-step
     std::string auth_user;
     std::string auth_result = "not attempted";  // ok|failed|skipped|not attempted
     std::string message_id;      // of the test message, when sent
+    Diagnosis diagnosis;         // of the failure, when the probe knows one
     std::vector<std::string> warnings;  // unverified relay, certificate expiring
     ExitCode exit = ExitCode::ok;
 

@@ -27,7 +27,15 @@ Contract:
     none; invalid_client (400 with AADSTS7000215); server_error (503);
     notjson (200 with an HTML body); hang (read the request, never answer
     until the client gives up); tiny (expires_in 4); short (expires_in 12); huge (200 with a
-    2 MB body); noexpiry (200 without expires_in).
+    2 MB body); noexpiry (200 without expires_in); and Entra's refusals, as
+    its token endpoint words them (ENTRA_FAULTS): unknown_tenant (400
+    AADSTS90002), no_consent (400 invalid_grant AADSTS65001),
+    no_service_principal (401 invalid_client AADSTS7000229), secret_expired
+    (401 invalid_client AADSTS7000222), unauthorized_client (400, no AADSTS
+    code: any provider), echo_secret (400 whose error_description repeats
+    the client_secret received: a client must not show it).
+  - --fixed-token T: every good request gets T instead of a fresh token
+    (a test can give the same T to a fake relay beforehand).
   - SIGTERM/SIGINT: exit promptly, status 0; --max-seconds bounds the life.
 These secrets and tokens are test values only.
 """
@@ -46,6 +54,25 @@ import urllib.parse
 DEFAULT_SCOPE = "https://outlook.office365.com/.default"
 AADSTS_BAD_SECRET = ("AADSTS7000215: Invalid client secret provided. Ensure the secret being sent "
                      "in the request is the client secret value, not the client secret ID.")
+
+
+# fault -> (HTTP status, error, error_description); "%s" is the secret received.
+ENTRA_FAULTS = {
+    "unknown_tenant": (400, "invalid_request",
+                       "AADSTS90002: Tenant 'contoso.example' not found. Check to make sure you "
+                       "have the correct tenant ID and are signing into the correct cloud."),
+    "no_consent": (400, "invalid_grant",
+                   "AADSTS65001: The user or administrator has not consented to use the "
+                   "application with ID '11111111-1111-1111-1111-111111111111'."),
+    "no_service_principal": (401, "invalid_client",
+                             "AADSTS7000229: The client application 11111111-1111-1111-1111-"
+                             "111111111111 is missing service principal in the tenant."),
+    "secret_expired": (401, "invalid_client",
+                       "AADSTS7000222: The provided client secret keys for app are expired."),
+    "unauthorized_client": (400, "unauthorized_client",
+                            "The client is not authorized to use this authorization grant type."),
+    "echo_secret": (400, "invalid_request", "Bad request: client_secret %s is malformed"),
+}
 
 
 def write_atomic(path, text):
@@ -138,6 +165,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
             time.sleep(self.server.state.args.hang_seconds)
             self.close_connection = True
             return None
+        if fault in ENTRA_FAULTS:
+            status, err, desc = ENTRA_FAULTS[fault]
+            if "%s" in desc:
+                desc = desc % (form.get("client_secret") or [""])[0]
+            body = {"error": err, "error_description": desc}
+            if desc.startswith("AADSTS"):
+                body["error_codes"] = [int(desc[6:].split(":")[0])]
+            rec["status"] = status
+            st.log(rec)
+            return self.reply(status, json.dumps(body))
         bad = self.check(form)
         if fault == "invalid_client":
             bad = ("invalid_client", AADSTS_BAD_SECRET)
@@ -160,7 +197,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.reply(200, '{"access_token":"' + "x" * (2 << 20) + '","expires_in":3599}')
         with st.lock:
             st.counter += 1
-            token = "fake-token-%s-%d-%s" % (cid, st.counter, secrets.token_hex(16))
+            token = st.args.fixed_token or "fake-token-%s-%d-%s" % (cid, st.counter, secrets.token_hex(16))
         body = {"token_type": "Bearer", "access_token": token, "ext_expires_in": 3599}
         if fault != "noexpiry":
             body["expires_in"] = {"tiny": 4, "short": 12}.get(fault, st.args.expires_in)
@@ -183,6 +220,7 @@ def main(argv):
     ap.add_argument("--client", action="append", default=[])
     ap.add_argument("--expires-in", type=int, default=3599)
     ap.add_argument("--fault", default="none")
+    ap.add_argument("--fixed-token")
     ap.add_argument("--fault-file")
     ap.add_argument("--hang-seconds", type=float, default=60)
     ap.add_argument("--log")

@@ -306,8 +306,8 @@ def case_json_fields(env):
     c = doc["certificate"]
     expect(c["subject"] == "CN=localhost" and "test CA" in c["issuer"] and c["verified"] is True
            and c["notAfter"].endswith("Z"), "certificate", c, "CN=localhost by the test CA, verified")
-    expect(doc["auth"] == {"result": "ok", "mechanism": "PLAIN", "user": USER}, "auth",
-           doc["auth"], {"result": "ok", "mechanism": "PLAIN", "user": USER})
+    want = {"kind": "password", "result": "ok", "mechanism": "PLAIN", "form": None, "user": USER}
+    expect(doc["auth"] == want, "auth", doc["auth"], want)
 
 
 def case_json_failure(env):
