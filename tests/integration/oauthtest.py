@@ -21,10 +21,15 @@ Contract:
     url(path), set_fault(mode), requests(), issued(client_id) (the
     tokens it gave, in order, with the fault mode of each request),
     stop().  CLIENTS: partners whose client id and secret it knows.
+    EXTRA_ARGS go to faketoken.py (e.g. --token-bytes 2048, --expires-in).
   - Tokend(inst, **oauth) is the real partner-relay-tokend on that same
     socket, with the instance's main config (an [oauth] section added to
     inst.config_extra: call it before inst.start()): start() (waits for
-    the socket), stop() (SIGTERM to its PID), pid, log().
+    the socket), stop() (SIGTERM to its PID), pid, log(); wait_token(sender)
+    waits until it answers OK for SENDER and returns (username, token);
+    with metrics=True it writes its stats_file every second and metrics()
+    reads it ({name: value}).
+  - lookup(socket_path, key) is one socketmap request, as smtp(8) sends it.
   - RelaySync(inst, relay, endpoint, user) keeps the relay's token file
     equal to every token the endpoint issued for USER's client that the
     test has not declared expired (expire_all_but(token)), polling in a
@@ -37,7 +42,9 @@ Thread safety: none; one Instance per test process.  Standard library only.
 
 import json
 import os
+import pwd
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -145,7 +152,7 @@ class StandInBroker:
 class TokenEndpoint:
     """tests/lib/faketoken.py for the instance (HTTPS, the test CA)."""
 
-    def __init__(self, inst, clients):
+    def __init__(self, inst, clients, extra_args=()):
         self.inst = inst
         self.fault_file = inst.path("token-fault")
         self.reqlog = inst.path("token-requests.jsonl")
@@ -156,6 +163,7 @@ class TokenEndpoint:
                 "--key", inst.path("certs", "server.key"),
                 "--fault-file", self.fault_file, "--log", self.reqlog,
                 "--ready-file", ready, "--hang-seconds", "20", "--max-seconds", "900"]
+        args += list(extra_args)
         for cid, secret in clients:
             args += ["--client", "%s:%s" % (cid, secret)]
         log = open(inst.path("faketoken.log"), "ab")
@@ -203,9 +211,19 @@ class TokenEndpoint:
 class Tokend:
     """The real partner-relay-tokend(8) on the partner-oauth socket."""
 
-    def __init__(self, inst, **oauth):
+    def __init__(self, inst, metrics=False, **oauth):
         self.inst = inst
         self.proc = None
+        self.stats = None
+        if metrics:
+            # Written after the drop to user: a directory that user owns.
+            rundir = inst.path("tokend")
+            os.makedirs(rundir, exist_ok=True)
+            pw = pwd.getpwnam(prmtest.MILTER_USER)
+            os.chown(rundir, pw.pw_uid, pw.pw_gid)
+            self.stats = os.path.join(rundir, "tokend.prom")
+            oauth.setdefault("stats_file", self.stats)
+            oauth.setdefault("stats_interval", "1")
         settings = {"socket": self.socket(), "socket_group": "postfix", "socket_mode": "0660",
                     "user": prmtest.MILTER_USER, "pidfile": inst.path("tokend.pid"),
                     "cafile": inst.path("certs", "ca.pem"), "connect_timeout": "2",
@@ -223,6 +241,32 @@ class Tokend:
 
     def log(self):
         return self.inst.read("tokend.log")
+
+    def wait_token(self, sender, timeout=30):
+        """Wait until the broker answers OK for SENDER; (username, token)."""
+        got = [None]
+
+        def ok():
+            got[0] = lookup(self.socket(), sender)
+            return got[0].startswith("OK ")
+        if not spool.wait_for(ok, timeout, 0.1):
+            raise RuntimeError("no token for %s: %s\n%s" % (sender, got[0], self.log()[-2000:]))
+        user, _, token = got[0][3:].partition(":")
+        self.inst.extra_secrets.add(token)
+        return user, token
+
+    def metrics(self):
+        """The stats_file (metrics=True) as {name: value}; {} before the first."""
+        vals = {}
+        try:
+            with open(self.stats, encoding="utf-8") as f:
+                for line in f:
+                    if line.strip() and not line.startswith("#"):
+                        k, _, v = line.rpartition(" ")
+                        vals[k] = float(v)
+        except (OSError, TypeError, ValueError):
+            pass
+        return vals
 
     def start(self):
         """Start it in the foreground (log: tokend.log); wait for its socket."""
@@ -288,3 +332,28 @@ class RelaySync:
     def stop(self):
         self.stopping.set()
         self.thread.join(5)
+
+
+def lookup(sock_path, key, name="xoauth2", timeout=10):
+    """One socketmap request (netstring "NAME KEY"); the reply's payload
+    ("OK ...", "TEMP ..."), or "ERROR ..." when the socket fails."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect(sock_path)
+        req = ("%s %s" % (name, key)).encode()
+        s.sendall(b"%d:%s," % (len(req), req))
+        buf = b""
+        while b":" not in buf or len(buf) < buf.index(b":") + 2 + int(buf.split(b":")[0]):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+    except (OSError, ValueError) as e:
+        return "ERROR %s" % e
+    finally:
+        s.close()
+    n, _, rest = buf.partition(b":")
+    if not n.isdigit() or rest[int(n):int(n) + 1] != b",":
+        return "ERROR not a netstring: %r" % buf[:40]
+    return rest[:int(n)].decode()

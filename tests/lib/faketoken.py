@@ -16,7 +16,9 @@ Contract:
     exactly (so a secret not URL-encoded by the client, holding + & % or =,
     fails) and the client's scope.  A good request gets 200
     {"token_type":"Bearer","expires_in":N,"access_token":T} with
-    T = "fake-token-<client>-<counter>-<random hex>" and N = --expires-in.
+    T = "fake-token-<client>-<counter>-<random hex>" and N = --expires-in;
+    --token-bytes L pads T with "." and "A" to L characters (a Microsoft 365
+    token is 1-3 KB).
   - A bad request gets 400 {"error":"invalid_client" | "invalid_request" |
     "invalid_scope" | "unsupported_grant_type", "error_description":
     "AADSTS7000215: Invalid client secret provided ..."} as Entra does.
@@ -198,6 +200,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         with st.lock:
             st.counter += 1
             token = st.args.fixed_token or "fake-token-%s-%d-%s" % (cid, st.counter, secrets.token_hex(16))
+        if len(token) < st.args.token_bytes:
+            token += "." + "A" * (st.args.token_bytes - len(token) - 1)
         body = {"token_type": "Bearer", "access_token": token, "ext_expires_in": 3599}
         if fault != "noexpiry":
             body["expires_in"] = {"tiny": 4, "short": 12}.get(fault, st.args.expires_in)
@@ -219,6 +223,7 @@ def main(argv):
     ap.add_argument("--key", required=True)
     ap.add_argument("--client", action="append", default=[])
     ap.add_argument("--expires-in", type=int, default=3599)
+    ap.add_argument("--token-bytes", type=int, default=0)
     ap.add_argument("--fault", default="none")
     ap.add_argument("--fixed-token")
     ap.add_argument("--fault-file")
