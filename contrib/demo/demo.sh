@@ -3,8 +3,9 @@
 #
 #   sh contrib/demo/demo.sh BUILD_DIR      (contrib/run.sh demo does this)
 #
-# BUILD_DIR is the build tree holding src/partner-relay-milter and
-# src/partner-relay-tables (relative to the source tree or absolute). Needs
+# BUILD_DIR is the build tree holding src/partner-relay-milter,
+# src/partner-relay-tables, src/partner-relay-tokend and the XOAUTH2 plugin
+# src/libprmxoauth2.so (relative to the source tree or absolute). Needs
 # root and Postfix (contrib/install-deps.sh). The demo itself is demo.py:
 # a private Postfix, fake relays and the milter on 127.0.0.1, one message
 # per category per sample partner, a table of where each landed. Exit
@@ -21,8 +22,8 @@ case "$1" in
 /*) build=$1 ;;
 *) build=$top/$1 ;;
 esac
-for prog in partner-relay-milter partner-relay-tables; do
-    if [ ! -x "$build/src/$prog" ]; then
+for prog in partner-relay-milter partner-relay-tables partner-relay-tokend libprmxoauth2.so; do
+    if [ ! -f "$build/src/$prog" ]; then
         echo "demo: $build/src/$prog is missing: build first (sh contrib/run.sh demo)" >&2
         exit 2
     fi
