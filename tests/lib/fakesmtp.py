@@ -56,7 +56,8 @@ badtls (220 to STARTTLS, then garbage and close; with --tls implicit,
 garbage at accept), noxoauth2 (XOAUTH2 neither offered nor accepted: 504),
 xoauth2json (every XOAUTH2 token gets the JSON error challenge, then 535)
 and xoauth2fail (every XOAUTH2 attempt gets 535 5.7.139 at once, no
-challenge).  With --fault-file the file decides at each new
+challenge), smtpauthdisabled (the same with Microsoft's wording for a
+mailbox whose SMTP AUTH is off: "SmtpClientAuthentication is disabled").  With --fault-file the file decides at each new
 connection and --fault is ignored; an empty or missing file means none.
 
 Limits (every network input is bounded): command lines 4096 bytes (500
@@ -92,7 +93,7 @@ import time
 FAULTS = (
     "none", "silent", "greet421", "greet450", "greet554", "mail451", "mail530",
     "rcpt451", "rcpt550", "data451", "data554", "auth535", "nostarttls",
-    "badtls", "noxoauth2", "xoauth2json", "xoauth2fail",
+    "badtls", "noxoauth2", "xoauth2json", "xoauth2fail", "smtpauthdisabled",
 )
 MAX_LINE = 4096
 MAX_AUTH_LINE = 20480
@@ -508,7 +509,7 @@ class Session(socketserver.BaseRequestHandler):
 
     def _xoauth2_ok(self, user, token):
         """Is TOKEN good for USER (--xoauth2, or the file read now)?"""
-        if self.fault in ("xoauth2json", "xoauth2fail", "auth535") or not token:
+        if self.fault in ("xoauth2json", "xoauth2fail", "smtpauthdisabled", "auth535") or not token:
             return False
         if self.cfg.tokens.get(user) == token:
             return True
@@ -541,6 +542,10 @@ class Session(socketserver.BaseRequestHandler):
             self._auth_event("XOAUTH2", user, None, True, event)
             self.auth_user, self.auth_mech = user, "XOAUTH2"
             return self.reply("235 2.7.0 Authentication successful")
+        if self.fault == "smtpauthdisabled":
+            self._auth_event("XOAUTH2", user, None, False, event)
+            return self.reply("535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication "
+                              "is disabled for the Mailbox.")
         if self.fault == "xoauth2fail":
             self._auth_event("XOAUTH2", user, None, False, event)
             return self.reply("535 5.7.139 Authentication unsuccessful, the "

@@ -12,8 +12,10 @@ tenant, consent missing, no service principal, expired secret,
 unauthorized_client, a 503, not JSON, refused, hanging, untrusted
 certificate, a reply echoing the secret) with its diagnosis and no
 connection to the relay; a relay without XOAUTH2; 535 after XOAUTH2
-(directly, and after the JSON error challenge, answered with the empty
-response); a JWT without the SMTP.SendAsApp role; --json and --all.  The
+(directly, with Microsoft's "SMTP AUTH disabled" wording, and after the
+JSON error challenge, answered with the empty response); a JWT without the
+SMTP.SendAsApp role; an entry without its secret (no request at all);
+--json and --all.  The
 last case checks that no output held the client secret or a token.
 
 Environment: PROBE, TESTLIB as for test_probe.py (whose Env it reuses).
@@ -250,6 +252,33 @@ def case_535_after_xoauth2(env):
               len(ev), "one refused XOAUTH2 with the issued token")
 
 
+def case_smtp_auth_disabled(env):
+    # Microsoft's 535 5.7.139 for a mailbox without SMTP AUTH: that, not the permission.
+    port, _ = env.relay("noauth", fault="smtpauthdisabled")
+    conf = env.oauth_config(port)
+    rc, out, err = env.run(conf, "--json")
+    tp.expect_exit(rc, AUTH, out, err)
+    d = json.loads(out)["diagnosis"]
+    tp.expect(d and d["problem"].startswith("SMTP AUTH is disabled for the mailbox " + USER)
+              and "Set-CASMailbox -Identity " + USER in d["fix"], "diagnosis", d, "SMTP AUTH disabled")
+
+
+def case_incomplete_entry_no_token_request(env):
+    # No secret: inactive, the token step skipped, no request, no AUTH.
+    port, sp = env.relay("nosecret")
+    conf = env.oauth_config(port, oauth_client_secret=None)
+    before = len(env.requests("long"))
+    rc, out, err = env.run(conf, "--json")
+    tp.expect_exit(rc, tp.CONFIG, out, err)
+    doc = json.loads(out)
+    st = tp.step(doc, "token")
+    tp.expect(st and st["status"] == "skip" and "oauth_client_secret" in st["detail"], "token step", st,
+              "skipped: no oauth_client_secret")
+    expect_eq((doc["token"], doc["auth"]["result"]), (None, "skipped"), "token/auth.result")
+    expect_eq(env.requests("long")[before:], [], "token requests")
+    expect_eq(spool.read_auth_events(sp), [], "auth events")
+
+
 def case_relay_without_xoauth2(env):
     port, sp = env.relay("nox", fault="noxoauth2")
     conf = env.oauth_config(port)
@@ -390,7 +419,8 @@ def case_all_table(env):
 
 
 CASES = [case_good_two_step_send_test, case_one_step_jwt_roles, case_jwt_without_role_then_challenge_535,
-         case_535_after_xoauth2, case_relay_without_xoauth2, case_wrong_secret, case_wrong_client_id,
+         case_535_after_xoauth2, case_smtp_auth_disabled, case_incomplete_entry_no_token_request,
+         case_relay_without_xoauth2, case_wrong_secret, case_wrong_client_id,
          case_endpoint_faults, case_echoed_secret_redacted, case_endpoint_refused, case_endpoint_hangs,
          case_endpoint_untrusted, case_json_fields, case_all_table]
 
