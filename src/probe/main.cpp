@@ -198,6 +198,9 @@ int probe_one(const Cli& cli, const Snapshot& snap) {
 
 // Probe every active partner; the exit status is the highest.
 int probe_all(const Cli& cli, const Snapshot& snap) {
+    TokenCache tokens;  // partners of one application: one token request
+    ProbeOptions opts = cli.opts;
+    opts.tokens = &tokens;
     std::vector<ProbeResult> results;
     int worst = 0;
     for (const auto& p : snap.partners.partners) {
@@ -213,7 +216,7 @@ int probe_all(const Cli& cli, const Snapshot& snap) {
             results.push_back(std::move(r));
             continue;
         }
-        results.push_back(run_probe(snap, p, cli.opts));
+        results.push_back(run_probe(snap, p, opts));
         worst = std::max(worst, static_cast<int>(results.back().exit));
     }
     if (cli.json) {

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "core/sha256.hpp"
+
 namespace prm::probe {
 namespace {
 
@@ -211,6 +213,26 @@ TokenInfo fetch_partner_token(const Partner& p, const OAuthConfig& o, int timeou
     }
     std::fill(r.access_token.begin(), r.access_token.end(), '\0');
     return t;
+}
+
+// Wipe the cached tokens.
+TokenCache::~TokenCache() {
+    for (auto& [key, entry] : apps_) std::fill(entry.second.begin(), entry.second.end(), '\0');
+}
+
+// The first request of an application, or its remembered answer.
+TokenInfo TokenCache::fetch(const Partner& p, const OAuthConfig& o, int timeout, std::string& token) {
+    std::string key = p.oauth_token_url + '\n' + p.oauth_client_id + '\n' + p.oauth_scope + '\n' +
+                      sha256_hex(p.oauth_client_secret);
+    auto it = apps_.find(key);
+    if (it == apps_.end()) {
+        std::string t;
+        TokenInfo info = fetch_partner_token(p, o, timeout, t);
+        info.fetched_for = p.id;
+        it = apps_.emplace(key, std::make_pair(std::move(info), std::move(t))).first;
+    }
+    token = it->second.second;
+    return it->second.first;
 }
 
 }  // namespace prm::probe

@@ -16,7 +16,9 @@
 // Thread safety: pure functions, except fetch_partner_token (network).
 #pragma once
 
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/config.hpp"
@@ -43,6 +45,7 @@ struct TokenInfo {
     long expires_in = 0;       // seconds, when ok
     std::vector<std::string> roles;  // the token's roles claim, when it is a readable JWT
     bool jwt = false;          // the token is a JWT whose payload could be read
+    std::string fetched_for;   // the partner whose request gave it (TokenCache)
     Diagnosis diagnosis;       // when !ok
 };
 
@@ -60,5 +63,23 @@ std::vector<std::string> jwt_roles(const std::string& token, bool& jwt);
 // The token request of partner P under [oauth] O, bounded by the probe's
 // TIMEOUT (seconds) as well; TOKEN receives the access token on success.
 TokenInfo fetch_partner_token(const Partner& p, const OAuthConfig& o, int timeout, std::string& token);
+
+// One token request per application in a run over several partners
+// (--all): partners with the same token URL, client id, scope and secret
+// share the answer, good or bad, as the broker shares one token per
+// application. The tokens are wiped when the cache is destroyed.
+// Thread safety: one thread.
+class TokenCache {
+public:
+    TokenCache() = default;
+    TokenCache(const TokenCache&) = delete;
+    TokenCache& operator=(const TokenCache&) = delete;
+    ~TokenCache();
+    // fetch_partner_token(), or the answer of an earlier partner's request.
+    TokenInfo fetch(const Partner& p, const OAuthConfig& o, int timeout, std::string& token);
+
+private:
+    std::map<std::string, std::pair<TokenInfo, std::string>> apps_;  // key: URL, id, scope, SHA-256(secret)
+};
 
 }  // namespace prm::probe

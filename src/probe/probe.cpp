@@ -343,19 +343,25 @@ bool Session::token_step() {
         r_.add("token", StepStatus::skip, "not fetched: the entry has no " + missing);
         return true;
     }
-    TokenInfo& t = r_.token = fetch_partner_token(p_, oauth_, opts_.timeout, token_);
+    TokenInfo& t = r_.token = opts_.tokens ? opts_.tokens->fetch(p_, oauth_, opts_.timeout, token_)
+                                           : fetch_partner_token(p_, oauth_, opts_.timeout, token_);
     t.description = clean(t.description);
+    t.endpoint = clean(t.endpoint);
+    // Another partner's request answered for this one too (--all).
+    std::string shared = t.fetched_for.empty() || t.fetched_for == p_.id
+                             ? "" : " (the answer to partner " + t.fetched_for + "'s request: same application)";
     if (!t.ok) {
         r_.diagnosis = t.diagnosis;
         std::string d = t.http_status ? "HTTP " + std::to_string(t.http_status) + " " : "";
         d += t.error + (t.code.empty() ? "" : " " + t.code) + " from " + clean(p_.oauth_token_host);
-        return fail("token", d + (t.description.empty() ? "" : ": " + t.description), ExitCode::auth);
+        return fail("token", d + (t.description.empty() ? "" : ": " + t.description) + shared, ExitCode::auth);
     }
     secrets_.push_back(token_);
     std::string d = "token from " + clean(p_.oauth_token_host) + ", expires in " + std::to_string(t.expires_in) + " s";
     std::string roles;
     for (const auto& role : t.roles) roles += (roles.empty() ? "" : " ") + clean(role);
     if (t.jwt) d += ", roles: " + (roles.empty() ? "none" : roles);
+    d += shared;
     // Microsoft 365 refuses a token without the SMTP.SendAsApp role: say so
     // before the relay's bare 535 does.
     bool m365 = p_.oauth_scope == kDefaultOAuthScope;

@@ -78,6 +78,7 @@ struct ProbeOptions {
     std::string auth_mechanism;  // "PLAIN", "LOGIN" or empty (as offered)
     std::string helo_name;   // EHLO argument; empty: the system host name
     bool force = false;      // probe a partner the host guard deactivated
+    TokenCache* tokens = nullptr;  // --all: one token request per application
 };
 
 enum class StepStatus { ok, warn, fail, skip };

@@ -410,12 +410,35 @@ def case_json_fields(env):
 
 
 def case_all_table(env):
-    port, _ = env.relay("all")
-    conf = env.oauth_config(port)
+    # Two partners of one application share one token request; a third with
+    # another secret gets its own request and its own diagnosis.
+    port, sp = env.relay("all")
+    url = "https://127.0.0.1:%d/acme-tenant/oauth2/v2.0/token" % env.endpoints["long"][0]
+
+    def entry(n, secret):
+        return {"auth": "oauth2", "host": "localhost", "port": port, "username": USER,
+                "sender": "news@%s.example" % n, "oauth_client_id": CLIENT_ID,
+                "oauth_client_secret": secret, "oauth_token_url": url}
+    conf = env.config({"acme": entry("acme", CLIENT_SECRET), "beta": entry("beta", CLIENT_SECRET),
+                       "gamma": entry("gamma", WRONG_SECRET)},
+                      main_extra="[oauth]\ncafile = %s/ca.pem\n" % env.pki)
+    before = len(env.requests("long"))
     rc, out, err = env.probe("-c", conf, "--all", "--cafile", env.pki + "/ca.pem")
-    tp.expect_exit(rc, OK, out, err)
-    row = [line for line in out.splitlines() if line.startswith("acme ")]
-    tp.expect(row and "ok/XOAUTH2" in row[0], "table row", row, "AUTH ok/XOAUTH2")
+    tp.expect_exit(rc, AUTH, out, err)
+    rows = {line.split()[0]: line for line in out.splitlines() if line[:5] in ("acme ", "beta ", "gamma")}
+    tp.expect("ok/XOAUTH2" in rows.get("acme", "") and "ok/XOAUTH2" in rows.get("beta", ""),
+              "table rows", rows, "acme and beta ok/XOAUTH2")
+    tp.expect(rows.get("gamma", "").split()[-1] == "auth", "gamma row", rows.get("gamma"), "RESULT auth")
+    tp.expect("gamma: fix: set oauth_client_secret" in out, "gamma's fix", out, "the fix line")
+    reqs = env.requests("long")[before:]
+    expect_eq(sorted(r["ok"] for r in reqs), [False, True], "token requests (ok flags)")
+    ev = spool.read_auth_events(sp)
+    tp.expect(len(ev) == 2 and all(e["ok"] and e["token"] == LONG_TOKEN for e in ev), "auth events",
+              len(ev), "acme and beta, each with the shared token")
+    rc, out, err = env.probe("-c", conf, "--all", "--json", "--cafile", env.pki + "/ca.pem")
+    beta = [d for d in json.loads(out)["partners"] if d["partner"] == "beta"][0]
+    tp.expect("partner acme's request" in tp.step(beta, "token")["detail"], "beta's token step",
+              tp.step(beta, "token"), "the answer to partner acme's request")
 
 
 CASES = [case_good_two_step_send_test, case_one_step_jwt_roles, case_jwt_without_role_then_challenge_535,
