@@ -3,6 +3,7 @@
 
 #include <curl/curl.h>
 
+#include <algorithm>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -12,6 +13,10 @@
 
 namespace prm::oauth {
 namespace {
+
+// A longer expires_in counts as this (no access token lives longer than a
+// day; an absurd value would otherwise stop the refreshes).
+constexpr long kMaxExpiresIn = 86400;
 
 struct Sink {
     std::string body;
@@ -78,6 +83,26 @@ void wipe(std::string& s) {
     s.clear();
 }
 
+// expires_in as seconds: a number (a fraction rounded down) or a string of
+// digits (some endpoints quote it); 0 when missing or of another form.
+long expires_in_of(const nlohmann::json& j) {
+    if (!j.contains("expires_in")) return 0;
+    const nlohmann::json& v = j["expires_in"];
+    if (v.is_number_unsigned()) {
+        unsigned long long u = v.get<unsigned long long>();
+        return u > static_cast<unsigned long long>(kMaxExpiresIn) ? kMaxExpiresIn : static_cast<long>(u);
+    }
+    if (v.is_number_integer()) return 0;  // negative
+    if (v.is_number_float()) {
+        double d = v.get<double>();
+        return d >= 1 ? static_cast<long>(std::min<double>(d, kMaxExpiresIn)) : 0;
+    }
+    if (!v.is_string()) return 0;
+    const std::string& t = v.get_ref<const std::string&>();
+    if (t.empty() || t.size() > 9 || t.find_first_not_of("0123456789") != std::string::npos) return 0;
+    return std::stol(t);
+}
+
 }  // namespace
 
 // Parse a reply: 200 with access_token and expires_in, else the error.
@@ -104,13 +129,10 @@ FetchResult parse_token_reply(long http_status, const std::string& body) {
     if (!j.contains("access_token") || !j["access_token"].is_string() ||
         j["access_token"].get<std::string>().empty())
         return r.error = "no_access_token", r;
-    long exp = 0;
-    if (j.contains("expires_in") && j["expires_in"].is_number_integer()) exp = j["expires_in"].get<long>();
-    else if (j.contains("expires_in") && j["expires_in"].is_string())
-        exp = std::strtol(j["expires_in"].get<std::string>().c_str(), nullptr, 10);
+    long exp = expires_in_of(j);
     if (exp <= 0) return r.error = "no_expires_in", r;
     r.access_token = j["access_token"].get<std::string>();
-    r.expires_in = exp;
+    r.expires_in = std::min(exp, kMaxExpiresIn);
     r.ok = true;
     r.error.clear();
     return r;

@@ -3,7 +3,8 @@
 // What: POST grant_type=client_credentials, client_id, client_secret and
 // scope (each URL-encoded) to an https token URL, verify the endpoint's
 // certificate (CA bundle or the system store), parse access_token and
-// expires_in. On failure it says why in words fit for a log line: the HTTP
+// expires_in (a number, or a string of digits; more than 86400 s counts as
+// 86400). On failure it says why in words fit for a log line: the HTTP
 // status, the OAuth `error` field and the provider's code (AADSTS...), never
 // the secret, the request body or a token. Shared by partner-relay-tokend(8)
 // and partner-relay-probe(8), so the probe fetches exactly as the broker does.
