@@ -25,11 +25,16 @@ Contract:
   - Every request is one JSON line in --log: time, path, client_id, ok,
     status, fault, token (the token issued, or null).  The secret is never
     written.  --ready-file receives the port (atomically) once listening.
-  - Faults (--fault, or the content of --fault-file re-read per request):
-    none; invalid_client (400 with AADSTS7000215); server_error (503);
-    notjson (200 with an HTML body); hang (read the request, never answer
-    until the client gives up); tiny (expires_in 4); short (expires_in 12); huge (200 with a
-    2 MB body); noexpiry (200 without expires_in); and Entra's refusals, as
+  - Faults (--fault, or the content of --fault-file re-read per request;
+    a path holding a segment /f/NAME/ takes its mode from the file NAME in
+    --fault-dir instead, "none" while that file is missing):
+    none; invalid_client (400 with AADSTS7000215); server_error (503
+    HTML); http500 (500 JSON temporarily_unavailable, AADSTS50049);
+    bad_gateway (502 HTML); notjson (200 with an HTML body); hang (read
+    the request, never answer until the client gives up or --hang-seconds
+    pass); tiny (expires_in 4); short (expires_in 12); huge (200 with a
+    --huge-mb MB body, default 2, written in 64 KB pieces until the client
+    stops reading); noexpiry (200 without expires_in); and Entra's refusals, as
     its token endpoint words them (ENTRA_FAULTS): unknown_tenant (400
     AADSTS90002), no_consent (400 invalid_grant AADSTS65001),
     no_service_principal (401 invalid_client AADSTS7000229), secret_expired
@@ -99,8 +104,18 @@ class State:
         self.lock = threading.Lock()
         self.counter = 0
 
-    def fault(self):
-        """The current fault mode."""
+    def fault(self, path=""):
+        """The current fault mode (for a request to PATH)."""
+        parts = path.split("?")[0].split("/")
+        if self.args.fault_dir and "f" in parts[:-1]:
+            name = parts[parts.index("f") + 1]
+            if not name.replace("-", "").replace("_", "").isalnum():
+                return "none"
+            try:
+                with open(os.path.join(self.args.fault_dir, name)) as f:
+                    return f.read().strip() or "none"
+            except OSError:
+                return "none"
         if self.args.fault_file:
             try:
                 with open(self.args.fault_file) as f:
@@ -133,6 +148,26 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def huge(self, size):
+        """200 with a SIZE-byte JSON body, written piece by piece."""
+        head, tail = b'{"access_token":"', b'","expires_in":3599}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(size))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        piece = b"x" * 65536
+        left = size - len(head) - len(tail)
+        try:
+            self.wfile.write(head)
+            while left > 0:
+                self.wfile.write(piece[:left])
+                left -= len(piece)
+            self.wfile.write(tail)
+        except OSError:  # the client stopped reading: what a bounded one does
+            pass
+        self.close_connection = True
+
     def check(self, form):
         """None when FORM is a good request, else (error, description)."""
         st = self.server.state
@@ -154,7 +189,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         raw = self.rfile.read(min(n, 65536)).decode("ascii", "replace")
         form = urllib.parse.parse_qs(raw, keep_blank_values=True)
         cid = (form.get("client_id") or [None])[0]
-        fault = st.fault()
+        fault = st.fault(self.path)
         rec = {"time": time.time(), "path": self.path, "client_id": cid, "fault": fault,
                "token": None, "ok": False}
         if not self.path.endswith("/token"):
@@ -189,6 +224,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
             rec["status"] = 503
             st.log(rec)
             return self.reply(503, "<html>Service Unavailable</html>", "text/html")
+        if fault == "http500":
+            rec["status"] = 500
+            st.log(rec)
+            return self.reply(500, json.dumps({
+                "error": "temporarily_unavailable", "error_codes": [50049],
+                "error_description": "AADSTS50049: Unknown or invalid instance."}))
+        if fault == "bad_gateway":
+            rec["status"] = 502
+            st.log(rec)
+            return self.reply(502, "<html>502 Bad Gateway</html>", "text/html")
         if fault == "notjson":
             rec["status"] = 200
             st.log(rec)
@@ -196,7 +241,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if fault == "huge":
             rec["status"] = 200
             st.log(rec)
-            return self.reply(200, '{"access_token":"' + "x" * (2 << 20) + '","expires_in":3599}')
+            return self.huge(st.args.huge_mb << 20)
         with st.lock:
             st.counter += 1
             token = st.args.fixed_token or "fake-token-%s-%d-%s" % (cid, st.counter, secrets.token_hex(16))
@@ -227,7 +272,9 @@ def main(argv):
     ap.add_argument("--fault", default="none")
     ap.add_argument("--fixed-token")
     ap.add_argument("--fault-file")
+    ap.add_argument("--fault-dir")
     ap.add_argument("--hang-seconds", type=float, default=60)
+    ap.add_argument("--huge-mb", type=int, default=2)
     ap.add_argument("--log")
     ap.add_argument("--ready-file")
     ap.add_argument("--max-seconds", type=float, default=600)
