@@ -55,8 +55,10 @@ GENERATED = [r"\b[a-z0-9][a-z0-9._-]*-secret-pw\b",  # prmtest.Partner default
              # part of them: their JWT-like head is unique to the fixtures).
              r"eyJ0eXAiOiJKV1QiLCJ(?:ub25jZSI6I|hbGciOiJSUzI1NiJ9)",
              r"eyJ0eXAiOiJKV1QifQ\.",               # tests/lib/test_fakesmtp.py
-             # Access tokens issued by tests/lib/faketoken.py.
-             r"fake-token-[A-Za-z0-9._-]+-\d+-[0-9a-f]{32}"]
+             # Access tokens issued by tests/lib/faketoken.py (fresh, padded
+             # by --token-bytes, or inside a probe test's JWT), also cut
+             # short after 8 characters of their random part.
+             r"fake-token-[A-Za-z0-9._-]+-\d+-[0-9a-f]{8}"]
 MIN_LEN = 8  # shorter values ("pw", "p") would match ordinary text
 
 INI_RE = re.compile(r"^\s*password\s*=\s*(\S+)\s*$", re.M)
@@ -80,8 +82,12 @@ def collect(srcdir):
                     # Only password-like values: long enough, not a format
                     # string, not a plain word (a user name such as
                     # "platform" would match ordinary text).
+                    # Nor a key or fault name ("oauth_client_secret",
+                    # "secret_expired") or the redaction mark "[secret]":
+                    # logs rightly name those.
                     if (len(v) >= MIN_LEN and not set(v) & set("%{}\\|")
-                            and not v.isalpha()):
+                            and not v.isalpha()
+                            and not re.fullmatch(r"\[?[A-Za-z_]+\]?", v)):
                         found.add(v)
     return found
 

@@ -203,9 +203,11 @@ class TokenEndpoint:
                 if r["ok"] and r["client_id"] == client_id]
 
     def stop(self):
+        """Stop it; every token it issued is then in inst.extra_secrets."""
         if self.proc is not None:
             spool.stop_server(self.proc)
             self.proc = None
+        self.requests()
 
 
 class Tokend:
