@@ -33,6 +33,7 @@ Usage: bench_e2e.py BUILDDIR [--quick]
 """
 
 import os
+import pwd
 import re
 import signal
 import statistics
@@ -55,10 +56,16 @@ SESSIONS = 20
 PARTNERS = 4                       # partners with their own sink
 NOOP = os.path.join(BUILD, "tests", "bench", "noop_milter")
 PRM = prmtest.program("partner-relay-milter")
+PRM_SOCK = os.path.join("prm-run", "prm.sock")   # inside the instance directory
 
 
 class BenchInstance(prmtest.Instance):
-    """The harness's instance with smtp-sink relays and 4 listeners."""
+    """The harness's instance with smtp-sink relays and 4 listeners.
+
+    A subclass with PARTNER_TLS_AUTH = True keeps the partner transports'
+    TLS and AUTH as the recipe has them (bench_oauth.py: real relays)."""
+
+    PARTNER_TLS_AUTH = False
 
     def add_relay(self, name, tls="none", users=None, **_harness_options):
         """An smtp-sink on 127.0.0.1 instead of the fake relay (no TLS).
@@ -98,14 +105,14 @@ class BenchInstance(prmtest.Instance):
            # A client-name lookup of ::1 goes to DNS; an unreachable
            # resolver then stalls random sessions for 5 s.
            "smtpd_peername_lookup=no", "smtp_host_lookup=native")
-        for svc in ("partner", "partner-smtps"):
+        for svc in () if self.PARTNER_TLS_AUTH else ("partner", "partner-smtps"):
             for kv in ("smtp_tls_security_level=none", "smtp_sasl_auth_enable=no",
                        "smtp_tls_wrappermode=no", "smtp_tls_policy_maps=",
                        "smtp_reply_filter="):
                 pc("-P", "%s/unix/%s" % (svc, kv))
         self.listeners = {}
         lines = []
-        for name, milter in (("none", ""), ("prm-unix", "unix:" + self.path("prm.sock")),
+        for name, milter in (("none", ""), ("prm-unix", "unix:" + self.path(PRM_SOCK)),
                              ("prm-inet", "inet:127.0.0.1:%d" % self.ports["milter"]),
                              ("noop-unix", "unix:" + self.path("noop.sock"))):
             port = prmtest.free_port()
@@ -118,14 +125,18 @@ class BenchInstance(prmtest.Instance):
 
     def start_extra_milters(self):
         """A second partner-relay-milter on a UNIX socket, and the no-op."""
+        # The milter opens its UNIX socket as its user: a directory it owns.
+        os.makedirs(os.path.dirname(self.path(PRM_SOCK)), exist_ok=True)
+        pw = pwd.getpwnam(prmtest.MILTER_USER)
+        os.chown(os.path.dirname(self.path(PRM_SOCK)), pw.pw_uid, pw.pw_gid)
         log = open(self.path("milter-unix.log"), "ab")
         self.prm_unix = subprocess.Popen(
-            [PRM, "-f", "-c", self.path("milter.conf"), "-p", "unix:" + self.path("prm.sock"),
+            [PRM, "-f", "-c", self.path("milter.conf"), "-p", "unix:" + self.path(PRM_SOCK),
              "-m", "0666"], stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         self.noop = subprocess.Popen([NOOP, "unix:" + self.path("noop.sock")],
                                      stdout=log, stderr=log)
         log.close()
-        for sock in ("prm.sock", "noop.sock"):
+        for sock in (PRM_SOCK, "noop.sock"):
             if not spool.wait_for(lambda: os.path.exists(self.path(sock)), 15, 0.05):
                 raise RuntimeError("%s did not appear:\n%s" % (sock, self.read("milter-unix.log")))
 
@@ -160,13 +171,16 @@ def machine_busy_s():
     return (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
 
 
-def message_files(d):
-    """One message file per kind; KIND -> path. About 3 KB each."""
+def message_files(d, partners=None):
+    """One message file per kind; KIND -> path (partner kinds first, in the
+    order of PARTNERS, default p0 .. p3; then global, untrusted). About 3 KB each."""
     body = "".join("line %04d of the notification body, padded to a typical width....\r\n" % i
                    for i in range(38))
     files = {}
-    kinds = [("p%d" % i, "p%d" % i, "verification-link") for i in range(PARTNERS)]
-    kinds += [("global", "p0", "account-security"), ("untrusted", "p0", "verification-link")]
+    partners = partners or ["p%d" % i for i in range(PARTNERS)]
+    kinds = [(p, p, "verification-link") for p in partners]
+    kinds += [("global", partners[0], "account-security"),
+              ("untrusted", partners[0], "verification-link")]
     for kind, partner, cat in kinds:
         path = os.path.join(d, "msg-%s.txt" % kind)
         with open(path, "w", encoding="ascii", newline="") as f:
@@ -180,7 +194,8 @@ def message_files(d):
 
 def load_plan(files, port):
     """smtp-source commands for one run: (kind, sessions, messages, host)."""
-    plan = [("p%d" % i, 3 if i < 2 else 4, 0.7 * MSGS / PARTNERS, "127.0.0.1") for i in range(PARTNERS)]
+    parts = [k for k in files if k not in ("global", "untrusted")]
+    plan = [(k, 3 if i < 2 else 4, 0.7 * MSGS / len(parts), "127.0.0.1") for i, k in enumerate(parts)]
     plan += [("global", 3, 0.15 * MSGS, "127.0.0.1"), ("untrusted", 3, 0.15 * MSGS, "[::1]")]
     return [["smtp-source", "-s", str(s), "-m", str(int(m)), "-r", "3", "-t", "rcpt@dest.example",
              "-f", "app@platform.example", "-F", files[k], "-M", "app.platform.example",
