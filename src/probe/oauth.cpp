@@ -104,11 +104,13 @@ Diagnosis by_local_error(const oauth::FetchResult& r, const Partner& p, const OA
         return {"the endpoint's answer is larger than [oauth] max_response_size (" +
                     std::to_string(o.max_response_size) + " bytes)",
                 "check the token URL; raise max_response_size only if the provider's replies are that large"};
-    if (e.rfind("http_", 0) == 0 && r.http_status >= 500)
+    // An HTTP error whose body names no OAuth2 error we know (or none).
+    bool http_error = e.rfind("http_", 0) == 0 || (r.http_status != 0 && r.http_status != 200);
+    if (http_error && r.http_status >= 500)
         return {"the token endpoint failed (HTTP " + std::to_string(r.http_status) + ")",
                 "try again later; the broker keeps using a valid token meanwhile and retries"};
-    if (e.rfind("http_", 0) == 0)
-        return {"the endpoint answered HTTP " + std::to_string(r.http_status) + " without an OAuth2 error",
+    if (http_error)
+        return {"the endpoint answered HTTP " + std::to_string(r.http_status) + " without an OAuth2 error it knows",
                 "check the token URL (oauth_tenant or oauth_token_url): it is not a token endpoint"};
     return {"the token request failed (" + e + ")", "see the description; check the token URL and [oauth]"};
 }

@@ -9,7 +9,7 @@ runs the real probe: a good token and AUTH XOAUTH2 (two-step for a long
 token, one-step for a short one) and --send-test delivered with that token;
 each refusal of the token endpoint (wrong secret, wrong client id, unknown
 tenant, consent missing, no service principal, expired secret,
-unauthorized_client, a 503, not JSON, refused, hanging, untrusted
+unauthorized_client, a 503, not JSON, a 2 MB reply, a 404, refused, hanging, untrusted
 certificate, a reply echoing the secret) with its diagnosis and no
 connection to the relay; a relay without XOAUTH2; 535 after XOAUTH2
 (directly, with Microsoft's "SMTP AUTH disabled" wording, and after the
@@ -93,7 +93,10 @@ class OAuthEnv(tp.Env):
                 "--max-seconds", "300"]
         if name == "long":
             args += ["--fault-file", self.fault]
-        p = subprocess.Popen(args, stdin=subprocess.DEVNULL)
+        # Its stderr (a client hanging up on the 2 MB reply is a traceback
+        # there) stays in the scratch directory.
+        with open(os.path.join(self.dir, "token-%s.err" % name), "ab") as errlog:
+            p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stderr=errlog)
         self.servers.append(p)
         port = spool.wait_for(lambda: os.path.exists(ready) and open(ready).read(), 20)
         if not port:
@@ -322,6 +325,7 @@ ENDPOINT_FAULTS = [
     ("server_error", None, ["HTTP 503", "try again later"]),
     ("notjson", None, ["not an OAuth2 token reply", "token URL"]),
     ("noexpiry", None, ["not an OAuth2 token reply (no_expires_in)"]),
+    ("huge", None, ["larger than [oauth] max_response_size (65536 bytes)"]),
 ]
 
 
@@ -378,6 +382,16 @@ def case_endpoint_hangs(env):
     took = time.monotonic() - t0
     token_failure(env, rc, out, err, None, ["did not answer in time"])
     tp.expect(took < 15, "time taken", took, "bounded by --timeout")
+
+
+def case_not_a_token_url(env):
+    # A path the endpoint does not serve: HTTP 404 with a JSON error nobody defines.
+    port, _ = env.relay("notoken")
+    conf = env.oauth_config(port, token_url="https://127.0.0.1:%d/acme-tenant/oauth2/v2.0/nowhere"
+                            % env.endpoints["long"][0])
+    rc, out, err = env.run(conf, "--json")
+    doc = token_failure(env, rc, out, err, None, ["HTTP 404", "it is not a token endpoint"])
+    expect_eq(doc["token"]["http_status"], 404, "token.http_status")
 
 
 def case_endpoint_untrusted(env):
@@ -445,7 +459,7 @@ CASES = [case_good_two_step_send_test, case_one_step_jwt_roles, case_jwt_without
          case_535_after_xoauth2, case_smtp_auth_disabled, case_incomplete_entry_no_token_request,
          case_relay_without_xoauth2, case_wrong_secret, case_wrong_client_id,
          case_endpoint_faults, case_echoed_secret_redacted, case_endpoint_refused, case_endpoint_hangs,
-         case_endpoint_untrusted, case_json_fields, case_all_table]
+         case_not_a_token_url, case_endpoint_untrusted, case_json_fields, case_all_table]
 
 
 def case_no_secret_or_token_printed(env):
