@@ -7,7 +7,9 @@ test CA), one partner per fault, each with its own application (token URL
   refused     nothing listens on the port (connection refused);
   tlshang     a listener that never speaks (bounded by connect_timeout);
   hang        the endpoint reads the request and never answers (timeout);
-  secret_expired 401 invalid_client AADSTS7000222;  http500 500 JSON
+  invalid_client 400 AADSTS7000215;  secret_expired 401 invalid_client
+  AADSTS7000222;  echo_secret 400 whose description repeats the secret
+  (never logged);  http500 500 JSON
   (AADSTS50049);  bad_gateway 502 HTML;  notjson 200 HTML;
   huge        200 with a 64 MB body (bounded by max_response_size: the
               broker's memory does not grow by the body);
@@ -39,14 +41,16 @@ EXPECT = {
     "refused": ("status=0", "error=connect_refused", "code=-"),
     "tlshang": ("status=0", "error=timeout", "code=-"),
     "hang": ("status=0", "error=timeout", "code=-"),
+    "invalid_client": ("status=400", "error=invalid_client", "code=AADSTS7000215"),
     "secret_expired": ("status=401", "error=invalid_client", "code=AADSTS7000222"),
+    "echo_secret": ("status=400", "error=invalid_request", "code=-"),
     "http500": ("status=500", "error=temporarily_unavailable", "code=AADSTS50049"),
     "bad_gateway": ("status=502", "error=http_502", "code=-"),
     "notjson": ("status=200", "error=reply_not_json", "code=-"),
     "huge": ("error=reply_too_large",),
     "noexpiry": ("status=200", "error=no_expires_in", "code=-"),
 }
-SERVED = ["hang", "secret_expired", "http500", "bad_gateway", "notjson", "huge", "noexpiry"]
+SERVED = ["hang", "invalid_client", "secret_expired", "echo_secret", "http500", "bad_gateway", "notjson", "huge", "noexpiry"]
 LIFE = 16  # expires_in of the good tokens: refreshed after about 8 s, usable 12 s
 
 
