@@ -109,7 +109,7 @@ def outputs(builddir):
         with open(path, encoding="utf-8", errors="replace") as f:
             kept.update(re.findall(r"^kept (/\S+)$", f.read(), re.M))
     for d in sorted(kept):
-        for n in ("milter.log", "maillog", "sendmail.log", "tokend.log"):
+        for n in ("milter.log", "maillog", "sendmail.log", "tokend.log", "sync.log"):
             if os.path.isfile(os.path.join(d, n)):
                 files.append(os.path.join(d, n))
     return files

@@ -17,6 +17,7 @@
 // Thread safety: pure functions; the key table is immutable.
 #include "core/config.hpp"
 #include "core/config_keys.hpp"
+#include "core/dsn.hpp"
 #include "core/strutil.hpp"
 
 #include <arpa/inet.h>
@@ -210,21 +211,8 @@ bool parse_duration(const std::string& v, int& out) {
     return true;
 }
 
-// A DSN for -n: the password of "password=..." or of a URI hidden.
-std::string dsn_text(const std::string& dsn) {
-    std::string out = dsn;
-    for (std::size_t at = out.find("password="); at != std::string::npos;
-         at = out.find("password=", at + 1)) {
-        std::size_t start = at + 9, end = out.find_first_of(" &", start);
-        out.replace(start, (end == std::string::npos ? out.size() : end) - start, "(hidden)");
-    }
-    std::size_t scheme = out.find("://");
-    std::size_t atsign = scheme == std::string::npos ? scheme : out.find('@', scheme);
-    std::size_t colon = scheme == std::string::npos ? scheme : out.find(':', scheme + 3);
-    if (atsign != std::string::npos && colon != std::string::npos && colon < atsign)
-        out.replace(colon + 1, atsign - colon - 1, "(hidden)");
-    return out;
-}
+// A DSN for -n: every password hidden (core/dsn.hpp).
+std::string dsn_text(const std::string& dsn) { return redact_dsn(dsn); }
 
 // An empty or absolute file name.
 bool optional_path(const std::string& v) { return v.empty() || (v[0] == '/' && valid_token(v)); }

@@ -17,6 +17,8 @@
 
 #include "core/logging.hpp"
 #include "core/partners.hpp"
+#include "core/dsn.hpp"
+#include "sync/logline.hpp"
 #include "sync/publish.hpp"
 #include "sync/rows.hpp"
 
@@ -87,11 +89,13 @@ void Syncer::db_state(bool up, const std::string& err) {
     int now = up ? 1 : 0;
     if (now != db_up_) {
         if (up)
-            logger().log(Level::notice, "database reachable");
+            logger().log(Level::notice, KvLine("database-reachable"));
         else
-            logger().log(Level::warning, "database unreachable: " + err +
-                                             "; nothing changes on this host until it is back "
-                                             "(mail flows on the last applied version)");
+            logger().log(Level::warning,
+                         KvLine("database-unreachable")
+                             .add("error", err)
+                             .add("effect", "nothing changes on this host until it is back; mail "
+                                            "flows on the last applied version"));
     }
     db_up_ = now;
     last_err_ = err;
@@ -106,7 +110,7 @@ bool Syncer::connect() {
     }
     db_state(true, "");
     if (!db_.listen(err))
-        logger().log(Level::info, "LISTEN partner_relay refused (" + err + "); polling only");
+        logger().log(Level::info, KvLine("listen-refused").add("error", err).add("mode", "polling"));
     return true;
 }
 
@@ -135,8 +139,10 @@ Syncer::Outcome Syncer::step() {
     bool log_it = rows.version != refused_version_;
     if (!built.ok) {
         if (log_it)
-            logger().log(Level::err, "version " + std::to_string(rows.version) +
-                                         " refused: " + built.error + "; nothing changed");
+            logger().log(Level::err, KvLine("refused")
+                                         .num("version", rows.version)
+                                         .add("reason", built.error)
+                                         .add("effect", "nothing changed"));
         refused_version_ = rows.version;
         refused_ = true;
         return Outcome::refused;
@@ -146,24 +152,32 @@ Syncer::Outcome Syncer::step() {
         if (p.active) after.insert(p.id);
     DropCheck dc = drop_check(local_active(cfg_), after, cfg_.sync_max_drop);
     if (dc.refused && !force_) {
-        if (log_it) logger().log(Level::err, "version " + std::to_string(rows.version) + ": " + dc.message);
+        if (log_it)
+            logger().log(Level::err, KvLine("refused")
+                                         .num("version", rows.version)
+                                         .add("reason", "max_drop")
+                                         .num("active", static_cast<long long>(dc.before))
+                                         .num("dropped", static_cast<long long>(dc.dropped))
+                                         .num("max_drop", cfg_.sync_max_drop)
+                                         .add("effect", "nothing changed; --force applies it"));
         refused_version_ = rows.version;
         refused_ = true;
         return Outcome::refused;
     }
 
-    for (const std::string& r : built.rejected) logger().log(Level::warning, r);
-    for (const Diag& d : built.warnings) logger().log(Level::warning, d.message);
+    for (const std::string& r : built.rejected)
+        logger().log(Level::warning, KvLine("row-ignored").add("reason", r));
+    for (const Diag& d : built.warnings) logger().log(Level::warning, KvLine("warning").add("reason", d.message));
     for (const Partner& p : built.table.partners)
-        if (!p.active) logger().log(Level::warning, "partner " + p.id + " inactive: " + p.reason);
+        if (!p.active)
+            logger().log(Level::warning, KvLine("partner-inactive").add("partner", p.id).add("reason", p.reason));
 
     PublishResult pr = publish(cfg_, built, rows.version, kept_, std::time(nullptr));
     if (!pr.ok) {
-        logger().log(Level::err, "version " + std::to_string(rows.version) +
-                                     " not applied: " + pr.error);
+        logger().log(Level::err, KvLine("publish-failed").num("version", rows.version).add("error", pr.error));
         return Outcome::publish_error;
     }
-    for (const std::string& n : pr.notes) logger().log(Level::warning, n);
+    for (const std::string& n : pr.notes) logger().log(Level::warning, KvLine("reload-failed").add("error", n));
     applied_ = rows.version;
     kept_ = pr.state;
     refused_version_ = -1;
@@ -171,18 +185,20 @@ Syncer::Outcome Syncer::step() {
     active_ = after.size();
     grace_ = pr.kept;
     last_success_ = std::time(nullptr);
-    logger().log(Level::notice,
-                 "applied version " + std::to_string(applied_) + ": " + std::to_string(after.size()) +
-                     " of " + std::to_string(built.table.partners.size()) + " partners active, " +
-                     std::to_string(pr.sasl) + " SASL entries (" + std::to_string(pr.kept) +
-                     " kept for the grace period, " + std::to_string(pr.expired) + " expired)" +
-                     (dc.refused ? " (forced past max_drop)" : ""));
+    logger().log(Level::notice, KvLine("applied")
+                                    .num("version", applied_)
+                                    .num("partners", static_cast<long long>(built.table.partners.size()))
+                                    .num("active", static_cast<long long>(after.size()))
+                                    .num("sasl", static_cast<long long>(pr.sasl))
+                                    .num("grace_kept", static_cast<long long>(pr.kept))
+                                    .num("grace_expired", static_cast<long long>(pr.expired))
+                                    .flag("forced", dc.refused));
     if (cfg_.sync_record_applied) {
         char host[256] = {};
         std::string name = cfg_.sync_host;
         if (name.empty() && ::gethostname(host, sizeof host - 1) == 0) name = host;
         if (!db_.record_applied(name, applied_, err))
-            logger().log(Level::info, "host_applied not recorded: " + err);
+            logger().log(Level::info, KvLine("host-applied-failed").add("host", name).add("error", err));
     }
     return Outcome::applied;
 }
@@ -210,7 +226,7 @@ void Syncer::write_metrics() {
           static_cast<long long>(grace_));
     std::string err;
     if (!write_file_atomic(cfg_.sync_stats_file, t, 0644, "", err))
-        logger().log(Level::warning, "stats_file: " + err);
+        logger().log(Level::warning, KvLine("stats-file-failed").add("error", err));
 }
 
 // No database and no partner file: write an empty one so the milter runs
@@ -223,10 +239,13 @@ void Syncer::cold_start() {
                           "# partners.conf: no partner yet (partner-relay-sync could not reach "
                           "the database at its first start)\n",
                           0600, cfg_.user, err))
-        logger().log(Level::warning, "no partner file and no database: wrote an empty " +
-                                         cfg_.partners + "; all mail uses the global relay");
+        logger().log(Level::warning,
+                     KvLine("cold-start")
+                         .add("file", cfg_.partners)
+                         .add("effect", "no partner file and no database: wrote an empty partner "
+                                        "file; all mail uses the global relay"));
     else
-        logger().log(Level::err, "cannot write an empty partner file: " + err);
+        logger().log(Level::err, KvLine("cold-start-failed").add("error", err));
 }
 
 // --once: connect, one round; the exit code says what happened.
@@ -255,6 +274,10 @@ int Syncer::once() {
 // The daemon loop: rounds every interval or on NOTIFY, backoff while down.
 int Syncer::run(const std::string& config_path) {
     install_signals();
+    logger().log(Level::notice, KvLine("starting")
+                                    .add("version", PRM_VERSION)
+                                    .num("interval", cfg_.sync_interval)
+                                    .add("dsn", redact_dsn(cfg_.sync_dsn)));
     int backoff = cfg_.sync_interval;
     bool first = true;
     while (!g_stop) {
@@ -263,11 +286,13 @@ int Syncer::run(const std::string& config_path) {
             ConfigResult cr = load_config(config_path);
             if (cr.config) {
                 cfg_ = std::move(*cr.config);
-                logger().log(Level::notice, "configuration reloaded");
+                logger().log(Level::notice, KvLine("config-reloaded").add("dsn", redact_dsn(cfg_.sync_dsn)));
                 refused_version_ = -1;
             } else {
                 for (const Diag& d : cr.errors)
-                    logger().log(Level::err, "reload failed, keeping the old configuration: " + d.str());
+                    logger().log(Level::err, KvLine("config-reload-failed")
+                                                 .add("error", d.str())
+                                                 .add("effect", "the old configuration stays"));
             }
         }
         if (!db_.connected() && !connect()) {
@@ -277,7 +302,7 @@ int Syncer::run(const std::string& config_path) {
             struct pollfd pf = {g_wake[0], POLLIN, 0};
             ::poll(&pf, 1, backoff * 1000);
             drain_wake();
-            backoff = std::min(backoff * 2, std::max(cfg_.sync_interval, std::min(60, 6 * cfg_.sync_interval)));
+            backoff = next_backoff(backoff, cfg_.sync_interval);
             continue;
         }
         first = false;
@@ -293,7 +318,7 @@ int Syncer::run(const std::string& config_path) {
         db_.wait_notify(cfg_.sync_interval * 1000, g_wake[0]);
         drain_wake();
     }
-    logger().log(Level::notice, "stopping");
+    logger().log(Level::notice, KvLine("stopping"));
     return kSyncOk;
 }
 

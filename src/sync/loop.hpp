@@ -9,7 +9,8 @@
 // with backoff while the database is unreachable (then nothing changes on
 // this host), and writes the metrics file after each round.
 //
-// Contract: never logs a partner value (passwords, client secrets); one log
+// Contract: log lines are key=value (logline.hpp); never a partner value
+// (passwords, client secrets) nor the DSN password; one log
 // line per state change of the database (reachable / unreachable), one per
 // applied or refused version.
 //
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "core/config.hpp"
+#include "sync/dbproc.hpp"
 #include "sync/pg.hpp"
 #include "sync/plan.hpp"
 
@@ -38,6 +40,9 @@ inline constexpr int kSyncConfig = 78;
 class Syncer {
 public:
     Syncer(Config cfg, bool force) : cfg_(std::move(cfg)), force_(force) {}
+
+    // Run the database side as the milter's user (dbproc.hpp); false with ERR.
+    bool separate(std::string& err) { return db_.separate(cfg_.user, err); }
 
     int once();    // --once
     int check();   // --check
@@ -56,7 +61,7 @@ private:
 
     Config cfg_;
     bool force_ = false;
-    PgConn db_;
+    Db db_;
     bool state_loaded_ = false;
     std::int64_t applied_ = -1;        // version applied on this host (-1: none)
     std::vector<KeptEntry> kept_;      // what was published last

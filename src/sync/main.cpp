@@ -13,6 +13,7 @@
 #include "core/config.hpp"
 #include "core/logging.hpp"
 #include "sync/loop.hpp"
+#include "sync/pg.hpp"
 
 namespace {
 
@@ -83,6 +84,11 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "partner-relay-sync: %s: [sync] dsn is not set\n", opt.config.c_str());
         return prm::kSyncConfig;
     }
+    if (std::string err; !prm::check_dsn(cfg.sync_dsn, err)) {
+        std::fprintf(stderr, "partner-relay-sync: %s: [sync] dsn: not a valid libpq connection string: %s\n",
+                     opt.config.c_str(), err.c_str());
+        return prm::kSyncConfig;
+    }
     if (opt.check_config) return std::printf("%s: configuration ok\n", opt.config.c_str()), prm::kSyncOk;
 
     bool daemon = !(opt.once || opt.check || opt.status);
@@ -93,6 +99,10 @@ int main(int argc, char** argv) {
         prm::set_logger(prm::make_stderr_logger(cfg.log_level));
 
     prm::Syncer s(cfg, opt.force);
+    if (std::string err; !s.separate(err)) {
+        std::fprintf(stderr, "partner-relay-sync: %s: [milter] user: %s\n", opt.config.c_str(), err.c_str());
+        return prm::kSyncConfig;
+    }
     if (opt.once) return s.once();
     if (opt.check) return s.check();
     if (opt.status) return s.status();

@@ -12,10 +12,13 @@
 
 #include <cstdlib>
 
+#include "core/dsn.hpp"
+
 namespace prm {
 
 struct PgConn::Impl {
     PGconn* conn = nullptr;
+    std::vector<std::string> secrets;  // the DSN's passwords, raw and decoded
 };
 
 namespace {
@@ -27,6 +30,38 @@ std::string one_line(const char* msg) {
     for (char& c : s)
         if (c == '\n' || c == '\r' || c == '\t') c = ' ';
     return s.empty() ? "unknown libpq error" : s;
+}
+
+// Every password of DSN: as written (core/dsn.hpp) and as libpq decodes it.
+std::vector<std::string> secrets_of(const std::string& dsn, bool& parses, std::string& parse_err) {
+    std::vector<std::string> out = dsn_secrets(dsn);
+    char* err = nullptr;
+    PQconninfoOption* opts = PQconninfoParse(dsn.c_str(), &err);
+    parses = opts != nullptr;
+    if (err) {
+        parse_err = err;
+        PQfreemem(err);
+    }
+    for (PQconninfoOption* o = opts; o && o->keyword; o++)
+        if (o->val && std::string(o->keyword) == "password" && *o->val) out.push_back(o->val);
+    if (opts) PQconninfoFree(opts);
+    return out;
+}
+
+// MSG with every "quoted" piece hidden: libpq quotes the part of a DSN it
+// cannot parse, which may be a password.
+std::string hide_quoted(const std::string& msg) {
+    std::string out;
+    bool in = false;
+    for (char c : msg) {
+        if (c == '"') {
+            out += in ? "(hidden)\"" : "\"";
+            in = !in;
+        } else if (!in) {
+            out += c;
+        }
+    }
+    return out;
 }
 
 // Owns one PGresult.
@@ -58,12 +93,28 @@ bool exec(PGconn* c, const char* sql, std::string& err) {
 
 }  // namespace
 
+// Scrubs ERR of the DSN's passwords when the public method that made it
+// returns (error texts come from libpq and may quote the DSN).
+struct ErrScrub {
+    const std::vector<std::string>& secrets;
+    std::string& err;
+    ~ErrScrub() { err = scrub_secrets(err, secrets); }
+};
+
 PgConn::PgConn() : impl_(std::make_unique<Impl>()) {}
 PgConn::~PgConn() { close(); }
 
 // Connect: our defaults first, the operator's DSN last so that it wins.
 bool PgConn::connect(const std::string& dsn, std::string& err) {
     close();
+    bool parses = false;
+    std::string parse_err;
+    impl_->secrets = secrets_of(dsn, parses, parse_err);
+    ErrScrub scrub{impl_->secrets, err};
+    if (!parses) {  // libpq quotes the piece it cannot parse: hide it
+        err = "not a valid libpq connection string: " + hide_quoted(one_line(parse_err.c_str()));
+        return false;
+    }
     const char* keys[] = {"connect_timeout", "application_name", "dbname", nullptr};
     const char* vals[] = {"10", "partner-relay-sync", dsn.c_str(), nullptr};
     impl_->conn = PQconnectdbParams(keys, vals, 1);
@@ -85,6 +136,7 @@ void PgConn::close() {
 
 // LISTEN is a hint only; a standby refuses it and we then just poll.
 bool PgConn::listen(std::string& err) {
+    ErrScrub scrub{impl_->secrets, err};
     if (!connected()) return err = "not connected", false;
     return exec(impl_->conn, "LISTEN partner_relay", err);
 }
@@ -109,6 +161,7 @@ bool PgConn::wait_notify(int timeout_ms, int wake_fd) {
 
 // SELECT version FROM partner_relay.version.
 std::optional<std::int64_t> PgConn::version(std::string& err) {
+    ErrScrub scrub{impl_->secrets, err};
     if (!connected()) return err = "not connected", std::nullopt;
     Result r(PQexec(impl_->conn, "SELECT version FROM partner_relay.version"));
     if (!r.ok(PGRES_TUPLES_OK)) {
@@ -167,6 +220,7 @@ bool read_rows(PGconn* c, const std::string& query, RowSet& out, std::string& er
 
 // One consistent snapshot: the version and the rows from the same transaction.
 bool PgConn::snapshot(const std::string& query, RowSet& out, std::string& err) {
+    ErrScrub scrub{impl_->secrets, err};
     out = RowSet{};
     if (!connected()) return err = "not connected", false;
     PGconn* c = impl_->conn;
@@ -185,8 +239,18 @@ bool PgConn::snapshot(const std::string& query, RowSet& out, std::string& err) {
     return true;
 }
 
+// PQconninfoParse() only; the message with its quoted pieces hidden.
+bool check_dsn(const std::string& dsn, std::string& err) {
+    bool parses = false;
+    std::string parse_err;
+    std::vector<std::string> secrets = secrets_of(dsn, parses, parse_err);
+    if (!parses) err = scrub_secrets(hide_quoted(one_line(parse_err.c_str())), secrets);
+    return parses;
+}
+
 // INSERT ... ON CONFLICT UPDATE of this host's row.
 bool PgConn::record_applied(const std::string& host, std::int64_t version, std::string& err) {
+    ErrScrub scrub{impl_->secrets, err};
     if (!connected()) return err = "not connected", false;
     std::string v = std::to_string(version);
     const char* params[] = {host.c_str(), v.c_str()};
@@ -202,6 +266,7 @@ bool PgConn::record_applied(const std::string& host, std::int64_t version, std::
 
 // SELECT every host's applied version.
 bool PgConn::host_status(std::vector<HostApplied>& out, std::string& err) {
+    ErrScrub scrub{impl_->secrets, err};
     out.clear();
     if (!connected()) return err = "not connected", false;
     Result r(PQexec(impl_->conn,

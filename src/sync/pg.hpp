@@ -68,6 +68,10 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
+// Whether DSN parses as a libpq connection string; ERR (never quoting a
+// piece of DSN) when not.
+bool check_dsn(const std::string& dsn, std::string& err);
+
 // The query used when [sync] query is empty.
 inline constexpr const char* kDefaultQuery = "SELECT * FROM partner_relay.partners";
 

@@ -3,6 +3,7 @@
 // Thread safety: pure. Limits: see plan.hpp.
 #include "sync/plan.hpp"
 
+#include <algorithm>
 #include <map>
 #include <sstream>
 
@@ -58,6 +59,12 @@ GraceResult with_grace(const PostfixTables& fresh, const std::vector<KeptEntry>&
     keep_table("sasl", fresh.sasl, res.tables.sasl, previous, now, grace, res);
     keep_table("tls", fresh.tls_policy, res.tables.tls_policy, previous, now, grace, res);
     return res;
+}
+
+// Double, capped at max(INTERVAL, min(60, 6 * INTERVAL)).
+int next_backoff(int backoff, int interval) {
+    int cap = std::max(interval, std::min(60, 6 * interval));
+    return std::max(interval, std::min(backoff * 2, cap));
 }
 
 // "partner-relay-sync state 1", "version N", then table<TAB>key<TAB>value<TAB>removed_at.

@@ -8,6 +8,7 @@
 //                 entries that a new snapshot no longer has, so mail queued
 //                 for a removed partner still leaves with AUTH and TLS while
 //                 the partner file has already stopped routing to it;
+//   next_backoff() the pause between two connection attempts;
 //   the state file: the entries last published with the time each one left
 //                 the snapshot ("key<TAB>value<TAB>removed_at" lines, 0600).
 //
@@ -55,6 +56,11 @@ struct GraceResult {
 // Merge FRESH with the PREVIOUS state at time NOW with GRACE seconds.
 GraceResult with_grace(const PostfixTables& fresh, const std::vector<KeptEntry>& previous,
                        std::time_t now, long grace);
+
+// The pause after BACKOFF seconds of waiting for an unreachable database:
+// doubled each time, from INTERVAL up to six intervals, at most 60 s (but
+// never less than INTERVAL).
+int next_backoff(int backoff, int interval);
 
 // The state file text, and back (false when TEXT is not one).
 std::string render_state(std::int64_t version, const std::vector<KeptEntry>& state);

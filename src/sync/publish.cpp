@@ -171,7 +171,7 @@ PublishResult publish(const Config& cfg, const BuiltPartners& built, std::int64_
     std::string milter_pid = cfg.sync_milter_pidfile.empty() ? cfg.pidfile : cfg.sync_milter_pidfile;
     for (const std::string& pf : {milter_pid, cfg.sync_tokend_pidfile}) {
         std::string err;
-        if (!pf.empty() && !signal_pidfile(pf, err)) res.notes.push_back("cannot reload: " + err);
+        if (!pf.empty() && !signal_pidfile(pf, err)) res.notes.push_back(err);
     }
     res.ok = true;
     res.state = std::move(g.state);

@@ -28,9 +28,17 @@ own partner-relay-sync daemon (interval 2 s; host A reads through its own
   - more than max_drop of the partners deleted: refused on both hosts
     (files unchanged, metrics), --check shows the difference, --status the
     hosts behind, --once --force applies it on one host;
-  - no partner password in any sync log.
+  - --check names changed keys (never values);
+  - the daemon stays root, its database side runs in a child as the
+    milter's user; a killed child is replaced and the next change applies;
+  - without [sync] grace, removed partners' SASL entries last Postfix's
+    maximal_queue_lifetime; the token broker (a real partner-relay-tokend
+    on host B) reloads on every publication;
+  - every sync log line is key=value; no partner password and no DSN
+    password (host A's DSN has one) in any log or output, -n included,
+    even for a DSN libpq cannot parse.
 
-Time: about 90 s. Exit 77 (skip) unless root with Postfix and PostgreSQL.
+Time: about 50 s. Exit 77 (skip) unless root with Postfix and PostgreSQL.
 """
 
 import collections
@@ -55,6 +63,9 @@ import pgtmp  # noqa: E402
 import spool  # noqa: E402
 
 INTERVAL = 2
+# Host A's DSN carries a password (the private server trusts the socket and
+# never asks for it): it must never reach a log or an output.
+DSN_PW = "dsn-conn-secret-pw"
 APP = "app@platform.example"
 SCHEMA = os.path.join(prmtest.SRCDIR, "contrib", "postgresql", "schema.sql")
 GATE_SQL = """
@@ -74,18 +85,23 @@ ALTER ROLE partner_relay_sync LOGIN;
 GATE_QUERY = "SELECT * FROM partner_relay.partners WHERE partner_relay_test.gate(id)"
 PG = None
 HOSTS = {}    # "a"/"b" -> Instance
-SYNCS = {}    # "a"/"b" -> Popen
+SYNCS = {}    # "a"/"b" -> Popen; "tokend" -> host B's token broker
 P = {}        # partner id -> Partner (relays in host A)
 TMP = None
 
 
 def sync_conf_extra(inst, name, query):
     """[milter] pidfile and the [sync] section for host NAME."""
+    tokend = ("tokend_pidfile = %s\n[oauth]\nsocket = %s\nsocket_group =\npidfile = %s\n"
+              % (inst.path("tokend.pid"), inst.path("tokens.sock"), inst.path("tokend.pid"))
+              if name == "b" else "")
     return ("pidfile = %s\n[sync]\ndsn = %s\ninterval = %d\nstate_dir = %s\n"
-            "tables_dir = %s\nstats_file = %s\nhost = %s\n%s" % (
-                inst.path("milter.pid"), PG.dsn(user="partner_relay_sync"), INTERVAL,
+            "tables_dir = %s\nstats_file = %s\nhost = %s\n%s%s" % (
+                inst.path("milter.pid"),
+                PG.dsn(user="partner_relay_sync") + (" password=" + DSN_PW if name == "a" else ""),
+                INTERVAL,
                 inst.path("sync-state"), inst.path("tables"), inst.path("sync.prom"),
-                name, "query = %s\n" % query if query else ""))
+                name, "query = %s\n" % query if query else "", tokend))
 
 
 def sync_cmd(inst, *args):
@@ -215,6 +231,12 @@ def set_up():
     for pid in ("acme", "beta", "gamma", "delta"):
         insert_partner(P[pid])
     HOSTS["b"].partners = list(a.partners)
+    b = HOSTS["b"]
+    log = open(b.path("tokend.log"), "ab")
+    SYNCS["tokend"] = subprocess.Popen(
+        [prmtest.program("partner-relay-tokend"), "-f", "-c", b.path("milter.conf")], env=b.env(),
+        stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    log.close()
     for name in HOSTS:
         start_sync(name)
 
@@ -228,7 +250,7 @@ def tearDownModule():
             proc.kill()
             proc.wait(5)
     leaks = []
-    secrets = {p.password for p in P.values()} | {"acme2-secret-pw", "beta-huge-secret-pw"}
+    secrets = {p.password for p in P.values()} | {"acme2-secret-pw", "beta-huge-secret-pw", DSN_PW}
     for name, inst in HOSTS.items():
         text = inst.read("sync.log")
         for s in secrets:
@@ -263,14 +285,38 @@ class SyncTest(unittest.TestCase):
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                timeout=60)
             self.assertEqual(r.returncode, 69, r.stdout)
-            self.assertIn("database unreachable", r.stdout)
+            self.assertIn("event=database-unreachable", r.stdout)
             st = os.stat(os.path.join(d, "partners.conf"))
             self.assertEqual(st.st_mode & 0o777, 0o600)
             m = subprocess.run([prmtest.program("partner-relay-milter"), "-n", "-c", conf],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             self.assertEqual(m.returncode, 0, "milter -n on the cold-start file: " + m.stdout)
+            self.check_dsn_never_shown(d, conf)
         finally:
             shutil.rmtree(d, ignore_errors=True)
+
+    def check_dsn_never_shown(self, d, conf):
+        """A DSN password (quoted with blanks, or in a URI libpq cannot
+        parse) is shown by neither -n nor a failed sync."""
+        with open(conf) as f:
+            text = f.read()
+        for dsn, rc in (("host=%s/nowhere dbname=x password = 'dsn quoted-secret-pw' "
+                         "connect_timeout=2" % d, 69),
+                        ("postgresql://u:p%zzdsn-uri-secret-pw@localhost/x", 78)):
+            with open(conf, "w") as f:
+                f.write(re.sub(r"(?m)^dsn = .*$", lambda _: "dsn = " + dsn, text))
+            outs = []
+            for prog, args in (("partner-relay-milter", ["-n"]), ("partner-relay-sync", ["-n"]),
+                               ("partner-relay-sync", ["--once"])):
+                r = subprocess.run([prmtest.program(prog), "-c", conf] + args,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                   timeout=60)
+                outs.append(r.stdout)
+                self.assertNotIn("secret-pw", r.stdout, "%s %s shows the DSN password" % (prog, args))
+                if prog == "partner-relay-sync" and args == ["--once"]:
+                    self.assertEqual(r.returncode, rc, r.stdout)
+            if rc == 78:  # the error still says what is wrong
+                self.assertIn("[sync] dsn: not a valid libpq connection string", outs[1])
 
     def test_01_hosts_converge_and_route(self):
         v = db_version()
@@ -306,14 +352,13 @@ class SyncTest(unittest.TestCase):
         t0 = time.monotonic()
         insert_partner(e)
         v = db_version()
-        self.assertTrue(wait_applied("ab", v, INTERVAL + 2),
-                        "not applied within %d s\n%s" % (INTERVAL + 2, self.diag()))
-        took = time.monotonic() - t0
-        print("commit to applied on both hosts: %.2f s" % took, flush=True)
-        # The milter reload that follows is asynchronous: the first message
-        # routed by the change is sent once the milter logged it.
-        for n in "ab":
-            self.assertTrue(pgtmp.wait_for(lambda: reloads(n) > seen[n], 10), self.diag())
+        # Routing follows once the sync applied it and the milter reloaded
+        # (asynchronous, on the sync's SIGUSR1): both within interval + 2 s.
+        self.assertTrue(pgtmp.wait_for(
+            lambda: all(applied(n) == v and reloads(n) > seen[n] for n in "ab"), INTERVAL + 2, 0.05),
+            "not applied and reloaded within %d s\n%s" % (INTERVAL + 2, self.diag()))
+        print("commit to applied and reloaded on both hosts: %.2f s" % (time.monotonic() - t0),
+              flush=True)
         tok = send("b", "echo")
         print("commit to first message routed: %.2f s" % (time.monotonic() - t0), flush=True)
         self.assertTrue(wait_arrived([tok]), self.diag())
@@ -363,7 +408,8 @@ class SyncTest(unittest.TestCase):
                          ("bad-huge", "column password is 100019 bytes long"),
                          ("dup-1", "is also used by partner dup-2"),
                          ("dup-2", "is also used by partner dup-1")):
-            self.assertRegex(log, r"partner %s inactive: .*%s" % (re.escape(pid), re.escape(why)))
+            self.assertRegex(log, r'event=partner-inactive partner=%s reason="[^\n]*%s'
+                             % (re.escape(pid), re.escape(why)))
         self.assertIn("row with id 'Bad Id' ignored", log)
         ck = sync_cmd(HOSTS["a"], "--check")
         self.assertEqual(ck.returncode, 0, ck.stdout)  # inactive rows: no difference
@@ -411,7 +457,7 @@ class SyncTest(unittest.TestCase):
             time.sleep(3 * INTERVAL)
             for n in "ab":
                 new = HOSTS[n].read("sync.log")[marks[n]:]
-                self.assertEqual(new.count("database unreachable"), 1, new)
+                self.assertEqual(new.count("event=database-unreachable"), 1, new)
                 self.assertLessEqual(
                     metrics(n)["partner_relay_sync_last_success_timestamp_seconds"],
                     last[n] + 3 * INTERVAL)
@@ -419,7 +465,7 @@ class SyncTest(unittest.TestCase):
         finally:
             PG.start()
         self.assertTrue(pgtmp.wait_for(lambda: all(
-            "database reachable" in HOSTS[n].read("sync.log")[marks[n]:] for n in "ab"), 90),
+            "event=database-reachable" in HOSTS[n].read("sync.log")[marks[n]:] for n in "ab"), 90),
             self.diag())
         PG.psql("UPDATE partner_relay.partners SET categories = 'custom' WHERE id = 'gamma'")
         self.assertTrue(wait_applied("ab", db_version()), self.diag())
@@ -477,13 +523,19 @@ class SyncTest(unittest.TestCase):
         for n in "ab":
             self.assertTrue(pgtmp.wait_for(
                 lambda: metrics(n)["partner_relay_sync_refused"] == 1, 20), self.diag())
-            self.assertIn("version %d: the new snapshot would deactivate 4 of %d active partners"
+            self.assertIn("event=refused version=%d reason=max_drop active=%d dropped=4 max_drop=50"
                           % (v, len(active)), HOSTS[n].read("sync.log"))
             self.assertEqual(HOSTS[n].read("partners.conf"), files[n])
             self.assertEqual(applied(n), applied_before[n])
+        PG.psql("UPDATE partner_relay.partners SET categories = 'custom,aml-alert' WHERE id = 'acme'")
+        v = db_version()  # still refused: it drops as many
+        self.assertTrue(pgtmp.wait_for(lambda: "event=refused version=%d " % v in
+                                       HOSTS["a"].read("sync.log"), 20), self.diag())
         ck = sync_cmd(HOSTS["a"], "--check")
         self.assertEqual(ck.returncode, 1, ck.stdout)
         self.assertIn("- gamma: removed", ck.stdout)
+        self.assertIn("~ acme: changed: categories\n", ck.stdout)
+        self.assertNotIn("custom,aml-alert", ck.stdout)  # key names, never values
         once = sync_cmd(HOSTS["b"], "--once")
         self.assertEqual(once.returncode, 1, once.stdout)
         forced = sync_cmd(HOSTS["b"], "--once", "--force")
@@ -493,6 +545,69 @@ class SyncTest(unittest.TestCase):
         self.assertEqual(st.returncode, 1, st.stdout)
         self.assertRegex(st.stdout, r"(?m)^a version \d+ applied \S+ behind by \d+$")
         self.assertRegex(st.stdout, r"(?m)^b version %d applied \S+ current$" % v)
+
+
+    def test_10_database_side_unprivileged(self):
+        """The daemon stays root (it publishes); its database side runs in a
+        child as the milter's user; a killed child is replaced."""
+        def child(pid):
+            with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+                kids = [int(k) for k in f.read().split()]
+            self.assertEqual(len(kids), 1, "sync %d: got children %s, want one" % (pid, kids))
+            return kids[0]
+
+        def uid(pid):
+            with open("/proc/%d/status" % pid) as f:
+                return int(re.search(r"(?m)^Uid:\s+(\d+)\s+(\d+)\s+(\d+)", f.read()).group(1, 2, 3)[1])
+        nobody = pwd.getpwnam(prmtest.MILTER_USER).pw_uid
+        parent = SYNCS["b"].pid
+        self.assertEqual(uid(parent), 0)
+        kid = child(parent)
+        self.assertEqual(uid(kid), nobody)
+        fds = sorted(int(f) for f in os.listdir("/proc/%d/fd" % kid))
+        self.assertLessEqual(len([f for f in fds if f > 2]), 2, "child fds %s: socket + db only" % fds)
+        os.kill(kid, signal.SIGKILL)
+        PG.psql("UPDATE partner_relay.partners SET categories = 'custom' WHERE id = 'acme'")
+        self.assertTrue(wait_applied("b", db_version()), self.diag())
+        new = child(parent)
+        self.assertNotEqual(new, kid)
+        self.assertEqual(uid(new), nobody)
+
+    def test_11_grace_follows_maximal_queue_lifetime(self):
+        """With no [sync] grace, the SASL entries of removed partners stay
+        for Postfix's maximal_queue_lifetime: set to 1s, they expire at the
+        next publication; the token broker reloads with the milter."""
+        b = HOSTS["b"]
+        self.assertIn(P["beta"].sender, b.read("tables/sasl_passwd"))
+        tokend_reloads = b.read("tokend.log").count("reloaded")
+        old = prmtest.run(["postconf", "-h", "maximal_queue_lifetime"], env=b.env()).stdout.strip()
+        prmtest.run(["postconf", "-e", "maximal_queue_lifetime = 1s"], env=b.env())
+        try:
+            time.sleep(1.1)
+            PG.psql("UPDATE partner_relay.partners SET categories = 'custom,aml-alert' WHERE id = 'acme'")
+            self.assertTrue(wait_applied("b", db_version()), self.diag())
+        finally:
+            prmtest.run(["postconf", "-e", "maximal_queue_lifetime = " + old], env=b.env())
+        self.assertNotIn(P["beta"].sender, b.read("tables/sasl_passwd"))
+        self.assertIn(P["acme"].sender, b.read("tables/sasl_passwd"))
+        self.assertRegex(b.read("sync.log"), r"event=applied version=%d .* grace_kept=0 "
+                                             r"grace_expired=[1-9]" % db_version())
+        self.assertTrue(pgtmp.wait_for(
+            lambda: b.read("tokend.log").count("reloaded") > tokend_reloads, 10),
+            "the token broker did not reload:\n" + b.read("tokend.log")[-2000:])
+
+    def test_12_log_lines_are_key_value(self):
+        line_re = re.compile(r'^(?:error|warning|notice|info|debug): event=[a-z-]+'
+                             r'(?: [a-z_]+=(?:[^\s"]+|"(?:[^"\\]|\\.)*"))*$')
+        for n in "ab":
+            lines = [l for l in HOSTS[n].read("sync.log").splitlines() if l.strip()]
+            self.assertGreater(len(lines), 5, n)
+            bad = [l for l in lines if not line_re.match(l)]
+            self.assertEqual(bad, [], "host %s: lines not key=value" % n)
+        log = HOSTS["a"].read("sync.log")
+        self.assertNotIn(DSN_PW, log)
+        self.assertRegex(log, r'(?m)event=starting .*dsn="host=\S+ port=\d+ dbname=postgres '
+                              r'user=partner_relay_sync password=\(hidden\)"$')
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@
 #include <string>
 
 #include "core/config.hpp"
+#include "core/dsn.hpp"
 #include "core/ini.hpp"
+#include "sync/logline.hpp"
 #include "sync/plan.hpp"
 #include "sync/rows.hpp"
 
@@ -223,6 +225,75 @@ START_TEST(sync_config_keys) {
 }
 END_TEST
 
+// Every password form of a libpq DSN is hidden; nothing else is touched.
+START_TEST(dsn_password_hidden) {
+    struct Case {
+        const char* dsn;
+        const char* secret;
+        const char* want;
+    } cases[] = {
+        {"host=db1,db2 user=s password=kv-XYZ-pw sslmode=verify-full", "kv-XYZ-pw",
+         "host=db1,db2 user=s password=(hidden) sslmode=verify-full"},
+        {"host=db password = 'sp ace\\' XYZ' dbname=p", "XYZ", "host=db password = (hidden) dbname=p"},
+        {"password=a\\ bXYZ host=db", "bXYZ", "password=(hidden) host=db"},
+        {"host=db password secretXYZ99", "secretXYZ99", "host=db (hidden)"},
+        {"host=db password='unterminatedXYZ", "unterminatedXYZ", "host=db password=(hidden)"},
+        {"postgresql://u:p%zzXYZ@h1,h2/db?sslmode=verify-full", "p%zzXYZ",
+         "postgresql://u:(hidden)@h1,h2/db?sslmode=verify-full"},
+        {"postgres://u@h/db?sslmode=require&password=qXYZ&x=1", "qXYZ",
+         "postgres://u@h/db?sslmode=require&password=(hidden)&x=1"},
+        {"host=db user=nopw", nullptr, "host=db user=nopw"},
+    };
+    for (const Case& c : cases) {
+        std::string got = redact_dsn(c.dsn);
+        ck_assert_msg(got == c.want, "redact_dsn(%s): got '%s', want '%s'", c.dsn, got.c_str(), c.want);
+        std::vector<std::string> sec = dsn_secrets(c.dsn);
+        if (!c.secret) {
+            ck_assert_msg(sec.empty(), "%s: got %zu secrets, want none", c.dsn, sec.size());
+            continue;
+        }
+        ck_assert_msg(!sec.empty(), "%s: got no secret", c.dsn);
+        std::string msg = std::string("invalid token: \"") + sec[0] + "\"";
+        ck_assert_msg(scrub_secrets(msg, sec).find(c.secret) == std::string::npos,
+                      "%s: scrubbed message still holds %s", c.dsn, c.secret);
+    }
+    ck_assert_msg(scrub_secrets("a e e", {"e"}) == "a (hidden) (hidden)", "one-byte secret: got '%s'",
+                  scrub_secrets("a e e", {"e"}).c_str());
+}
+END_TEST
+
+// Log values: bare tokens as they are, the rest quoted on one line.
+START_TEST(log_values) {
+    const char* cases[][2] = {{"acme-1.example", "acme-1.example"},
+                              {"", "\"\""},
+                              {"a b", "\"a b\""},
+                              {"say \"x\\y\"\r\n", "\"say \\\"x\\\\y\\\"\\x0d\\x0a\""}};
+    for (const auto& c : cases) {
+        std::string got = kv_value(c[0]);
+        ck_assert_msg(got == c[1], "kv_value(%s): got %s, want %s", c[0], got.c_str(), c[1]);
+    }
+    std::string cut = kv_value(std::string(2000, 'a'));
+    ck_assert_msg(cut.size() == kMaxLogValue + 5 && cut.substr(cut.size() - 4) == "...\"",
+                  "long value: got %zu bytes", cut.size());
+    std::string line = KvLine("applied").num("version", 7).flag("forced", false).add("why", "x y").str();
+    ck_assert_msg(line == "event=applied version=7 forced=no why=\"x y\"", "got %s", line.c_str());
+}
+END_TEST
+
+// The reconnect pause doubles from the interval up to its cap.
+START_TEST(backoff_doubles_to_cap) {
+    struct {
+        int backoff, interval, want;
+    } cases[] = {{5, 5, 10}, {10, 5, 20}, {20, 5, 30}, {30, 5, 30}, {2, 2, 4}, {8, 2, 12},
+                 {12, 2, 12}, {30, 30, 60}, {60, 30, 60}, {600, 600, 600}, {1, 1, 2}, {4, 1, 6}};
+    for (const auto& c : cases) {
+        int got = next_backoff(c.backoff, c.interval);
+        ck_assert_msg(got == c.want, "next_backoff(%d, %d): got %d, want %d", c.backoff, c.interval, got,
+                      c.want);
+    }
+}
+END_TEST
+
 int main() {
     Suite* s = suite_create("sync");
     TCase* tc = tcase_create("sync");
@@ -235,6 +306,9 @@ int main() {
     tcase_add_test(tc, grace_keeps_then_expires);
     tcase_add_test(tc, state_round_trip);
     tcase_add_test(tc, sync_config_keys);
+    tcase_add_test(tc, dsn_password_hidden);
+    tcase_add_test(tc, log_values);
+    tcase_add_test(tc, backoff_doubles_to_cap);
     suite_add_tcase(s, tc);
     SRunner* sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
