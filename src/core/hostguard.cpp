@@ -138,9 +138,12 @@ private:
     std::size_t skipped_ = 0;
 };
 
-// The line of P's KEY when known (host), else its section line.
+// The line of P's KEY when known (host, oauth_token_url), else its section line.
 int key_line(const Partner& p, const char* key) {
-    return std::string_view(key) == "host" && p.host_line > 0 ? p.host_line : p.line;
+    int line = std::string_view(key) == "host"              ? p.host_line
+               : std::string_view(key) == "oauth_token_url" ? p.oauth_token_url_line
+                                                            : 0;
+    return line > 0 ? line : p.line;
 }
 
 // The guard's problem for HOST of partner P (WHAT: "host" or "token URL

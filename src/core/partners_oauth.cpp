@@ -120,6 +120,7 @@ void check_endpoint(Builder& b) {
         return;
     }
     b.p.oauth_token_url = url->value;
+    b.p.oauth_token_url_line = url->line;
     b.p.oauth_token_host = host;
 }
 

@@ -6,6 +6,7 @@
 // client-credentials grant, an implicit-TLS port or tls = encrypt accepted,
 // the route header naming the wrong transport, the client secret leaking
 // into any text, and the token URL host escaping the host guard.
+#include <algorithm>
 #include <map>
 #include <string>
 #include <vector>
@@ -235,11 +236,20 @@ START_TEST(token_host_goes_through_the_guard) {
     expect_eq(lit->reason, "token URL host 10.1.2.3 is a private address (not in allowed_private_relays)",
               "reason");
     expect_eq(lit->problems.back().key, "oauth_token_url", "problem key");
+    // The problem points at the oauth_token_url = line, not the section line.
+    auto line_of = [&text](const std::string& needle) {
+        std::size_t at = text.find(needle);
+        return std::to_string(1 + std::count(text.begin(), text.begin() + at, '\n'));
+    };
+    expect_eq(std::to_string(lit->problems.back().line),
+              line_of("oauth_token_url = https://10.1.2.3"), "problem line");
     const Partner* named = t.find("byname");
     ck_assert_msg(named && !named->active &&
                       named->reason.find("token URL host idp.internal.example resolves to "
                                          "192.168.7.7") != std::string::npos,
                   "token host resolving private: got '%s'", named ? named->reason.c_str() : "none");
+    expect_eq(std::to_string(named->problems.back().line),
+              line_of("oauth_token_url = https://idp.internal"), "byname problem line");
     const Partner* tenant = t.find("tenant");
     ck_assert_msg(tenant && tenant->active, "tenant partner: got inactive (%s)",
                   tenant ? tenant->reason.c_str() : "none");
