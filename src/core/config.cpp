@@ -322,6 +322,14 @@ const KeyDef kKeys[] = {
          return false;
      },
      [](const Config& c) { return std::string(c.mta == Mta::postfix ? "postfix" : "sendmail"); }},
+    {{"milter", "postfix_user", "string", "postfix", false,
+      "the user Postfix's daemons run as (mail_owner); at start and in -n the milter warns "
+      "when that user could not connect to its UNIX socket; empty: no check"},
+     [](Config& c, const std::string& v, std::string& e) {
+         e = "a user name";
+         return (v.empty() || valid_token(v)) && (c.postfix_user = v, true);
+     },
+     S(postfix_user)},
     {{"milter", "on_error", "enum", "accept", true,
       "what the MTA is told when the milter fails internally: accept or tempfail"},
      [](Config& c, const std::string& v, std::string& e) {

@@ -107,6 +107,7 @@ struct Config {
     std::string log_facility = "mail";
     Mode mode = Mode::enforce;
     Mta mta = Mta::postfix;                 // how partner routes are expressed
+    std::string postfix_user = "postfix";   // mail_owner, for the socket reach check; empty: none
     std::string on_error = "accept";        // accept|tempfail when the milter fails internally
     std::string partner_transport = "partner";
     std::string partner_smtps_transport = "partner-smtps";

@@ -10,9 +10,12 @@
 // which makes a reference taken before a swap safe to keep using.
 #include "core/logging.hpp"
 
+#include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 
 namespace prm {
@@ -126,7 +129,21 @@ int syslog_facility(std::string_view name) {
 std::shared_ptr<Logger> make_syslog_logger(const std::string& ident, const std::string& facility,
                                            int max_level, bool also_stderr) {
     int f = syslog_facility(facility);
-    return std::make_shared<SyslogLogger>(ident, f < 0 ? LOG_MAIL : f, max_level, also_stderr);
+    return std::make_shared<SyslogLogger>(ident, f < 0 ? LOG_MAIL : f, max_level,
+                                          also_stderr && !stderr_is_journal());
+}
+
+// JOURNAL_STREAM is "DEVICE:INODE" in decimal; compare with fstat(2).
+bool stderr_is_journal() {
+    const char* v = std::getenv("JOURNAL_STREAM");
+    if (!v || !*v) return false;
+    unsigned long long dev = 0, ino = 0;
+    char extra = 0;
+    if (std::sscanf(v, "%llu:%llu%c", &dev, &ino, &extra) != 2) return false;
+    struct stat st {};
+    if (fstat(STDERR_FILENO, &st) != 0) return false;
+    return static_cast<unsigned long long>(st.st_dev) == dev &&
+           static_cast<unsigned long long>(st.st_ino) == ino;
 }
 
 std::shared_ptr<Logger> make_stderr_logger(int max_level) {

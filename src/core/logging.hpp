@@ -22,10 +22,17 @@ public:
 };
 
 // Writes to syslog(3) with the given facility name ("mail", "local0", ...),
-// and to stderr too when ALSO_STDERR. Drops lines above MAX_LEVEL.
+// and to stderr too when ALSO_STDERR, unless stderr is the systemd journal
+// (stderr_is_journal()): there syslog lands in the journal already, and the
+// copy would show every line twice. Drops lines above MAX_LEVEL.
 std::shared_ptr<Logger> make_syslog_logger(const std::string& ident, const std::string& facility,
                                            int max_level, bool also_stderr);
 std::shared_ptr<Logger> make_stderr_logger(int max_level);
+
+// True when stderr is the journal stream systemd connected (JOURNAL_STREAM
+// names its device and inode, systemd.exec(5)); false when the variable is
+// absent or stderr was redirected elsewhere (a child of such a service).
+bool stderr_is_journal();
 
 // Parse a syslog facility name; -1 when unknown.
 int syslog_facility(std::string_view name);

@@ -58,8 +58,10 @@
 #include "core/alert.hpp"
 #include "core/logging.hpp"
 #include "core/msgfile.hpp"
+#include "core/pidfile.hpp"
 #include "core/published.hpp"
 #include "milter/glue.hpp"
+#include "milter/reach.hpp"
 
 namespace prm {
 
@@ -162,16 +164,9 @@ bool daemonize(std::string& err) {
     return true;
 }
 
-// Write the pid file (not following a symlink).
+// Write the pid file (pidfile.hpp: never through a planted link or FIFO).
 bool write_pidfile(const std::string& path, std::string& err) {
-    if (path.empty()) return true;
-    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-    if (fd < 0) return (err = path + ": " + std::strerror(errno), false);
-    std::string text = std::to_string(getpid()) + "\n";
-    bool ok = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-    close(fd);
-    if (!ok) err = path + ": short write";
-    return ok;
+    return path.empty() || write_pid_file(path, static_cast<long>(getpid()), err);
 }
 
 // Write TEXT to PATH atomically (temporary file in the same directory, rename).
@@ -427,6 +422,20 @@ int startup_error(const std::string& err, bool foreground) {
     return kExitRuntime;
 }
 
+// The socket the daemon would create under OPTS and CFG (-n): the socket
+// mode (-m or socket_mode), owned by the user it runs as (-u or user, else
+// the current one).
+SocketPlan planned_socket(const Options& opts, const Config& cfg) {
+    RunAs ra;
+    std::string err;
+    resolve_user(opts.user.empty() ? cfg.user : opts.user, ra, err);
+    SocketPlan plan;
+    plan.mode = opts.socket_mode >= 0 ? static_cast<unsigned>(opts.socket_mode) : cfg.socket_mode;
+    plan.uid = ra.change ? static_cast<long>(ra.uid) : static_cast<long>(geteuid());
+    plan.gid = ra.change ? static_cast<long>(ra.gid) : static_cast<long>(getegid());
+    return plan;
+}
+
 // Load the first snapshot for the daemon, reporting errors on stderr.
 std::shared_ptr<const Snapshot> first_snapshot(const std::string& path, Diags& warnings) {
     SnapshotResult r = load_snapshot(path, 1);
@@ -461,13 +470,19 @@ MessageOutcome finish_message(const Snapshot& snap, const MessageFacts& msg, Mta
 }
 
 // -n: every error, every partner's status; exit 1 on a main config error.
+// With -q only the errors (the unit's ExecStartPre: the daemon that starts
+// next logs every warning, and the journal would show each one twice).
 int run_check(const Options& opts) {
     SnapshotResult r = load_snapshot(opts.config_path, 1);
     if (!r.snapshot) {
         print_diags(r.errors, "error");
         return kExitConfig;
     }
+    if (opts.quiet) return kExitOk;
     print_diags(r.warnings, "warning");
+    const Config& cfg = r.snapshot->config;
+    std::string socket = opts.socket.empty() ? cfg.socket : socket_with_host(opts.socket);
+    print_diags(socket_reach_warnings(cfg, socket, planned_socket(opts, cfg)), "warning");
     const PartnerTable& t = r.snapshot->partners;
     for (const Partner& p : t.partners) {
         if (p.active && p.waiting)
@@ -573,6 +588,7 @@ int run_daemon(const Options& opts) {
     SocketPerms perms{mode, ra.change ? static_cast<long>(ra.uid) : -1,
                       ra.change ? static_cast<long>(ra.gid) : -1};
     if (!glue_open(socket, perms, err)) return startup_error(err, opts.foreground);
+    log_diags(socket_reach_warnings(cfg, socket, std::nullopt), Level::warning);
     if (!opts.foreground && !daemonize(err)) return startup_error(err, opts.foreground);
     if (!write_pidfile(cfg.pidfile, err)) return startup_error(err, opts.foreground);
     if (!drop_privileges(ra, err)) return startup_error(err, opts.foreground);

@@ -34,6 +34,7 @@ struct Options {
     std::string config_path;      // -c
     bool foreground = false;      // -f
     bool check = false;           // -n
+    bool quiet = false;           // -q: -n prints errors only
     bool version = false;         // -V
     bool allow_root = false;      // -R: run as root without a user
     std::string user;             // -u: overrides [milter] user

@@ -72,7 +72,7 @@ void long_option(int c, Options& o) {
 std::string usage_text() {
     return "usage: partner-relay-milter [-c FILE] [-f] [-u USER] [-R] [-p SOCKET] [-m MODE] [-d "
            "SECONDS]\n"
-           "       partner-relay-milter [-c FILE] -n\n"
+           "       partner-relay-milter [-c FILE] [-q] [-u USER] [-p SOCKET] [-m MODE] -n\n"
            "       partner-relay-milter [-c FILE] -t MSGFILE [--from ADDR] [--client ADDR] [--auth "
            "LOGIN]\n"
            "                            [--daemon NAME] [--rcpt ADDR]... [--local]\n"
@@ -86,7 +86,7 @@ int parse_options(int argc, char** argv, Options& o, std::string& err) {
     opterr = 0;
     int c;
     long n = 0;
-    while ((c = getopt_long(argc, argv, ":c:fnt:Vu:Rp:m:d:h", kLongOptions, nullptr)) != -1) {
+    while ((c = getopt_long(argc, argv, ":c:fnqt:Vu:Rp:m:d:h", kLongOptions, nullptr)) != -1) {
         switch (c) {
             case 'c':
                 o.config_path = optarg;
@@ -96,6 +96,9 @@ int parse_options(int argc, char** argv, Options& o, std::string& err) {
                 break;
             case 'n':
                 o.check = true;
+                break;
+            case 'q':
+                o.quiet = true;
                 break;
             case 't':
                 o.test_file = optarg;
@@ -137,6 +140,7 @@ int parse_options(int argc, char** argv, Options& o, std::string& err) {
     if (optind < argc) return err = std::string("unexpected argument: ") + argv[optind], kExitUsage;
     if (o.check + !o.test_file.empty() + o.version > 1)
         return err = "-n, -t and -V exclude each other", kExitUsage;
+    if (o.quiet && !o.check) return err = "-q goes with -n only", kExitUsage;
     return kExitOk;
 }
 

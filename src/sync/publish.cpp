@@ -15,6 +15,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/pidfile.hpp"
 #include "core/snapshot.hpp"
 #include "tables/tables.hpp"
 
@@ -96,11 +97,12 @@ bool write_file_atomic(const std::string& path, const std::string& text, unsigne
     return true;
 }
 
-// Read a pid from PIDFILE and send it SIGUSR1.
+// Read a pid from PIDFILE and send it SIGUSR1. As root: the pid must be
+// one the file's owner may name (pidfile.hpp), or the milter's user could
+// have root signal any process (SIGUSR1 ends most of them).
 bool signal_pidfile(const std::string& pidfile, std::string& err) {
-    std::ifstream in(pidfile);
     long pid = 0;
-    if (!(in >> pid) || pid <= 1) return err = pidfile + ": no pid in it", false;
+    if (!read_trusted_pid(pidfile, pid, err)) return false;
     if (::kill(static_cast<pid_t>(pid), SIGUSR1) != 0)
         return err = pidfile + ": pid " + std::to_string(pid) + ": " + std::strerror(errno), false;
     return true;

@@ -34,6 +34,7 @@
 #include <string>
 
 #include "core/logging.hpp"
+#include "core/pidfile.hpp"
 #include "core/snapshot.hpp"
 #include "tokend/cache.hpp"
 #include "tokend/server.hpp"
@@ -220,8 +221,8 @@ int run_daemon(const Options& o) {
     Server srv(broker);
     if (!srv.open(cfg.oauth, err)) return logger().log(Level::err, err), 3;
     if (!o.foreground && !daemonize(err)) return logger().log(Level::err, err), 3;
-    if (!cfg.oauth.pidfile.empty() && !write_atomically(cfg.oauth.pidfile, std::to_string(getpid()) + "\n"))
-        return logger().log(Level::err, "cannot write " + cfg.oauth.pidfile), 3;
+    if (!cfg.oauth.pidfile.empty() && !write_pid_file(cfg.oauth.pidfile, getpid(), err))
+        return logger().log(Level::err, "cannot write the pid file: " + err), 3;
     if (!drop_to(cfg.oauth.user, err)) return logger().log(Level::err, err), 3;
     protect_memory();  // setuid() resets the dumpable flag
     sigset_t set;

@@ -73,7 +73,7 @@ from postfixconf import base_main_cf, base_master_cf  # noqa: E402
 
 CONTRIB = os.path.join(SRCDIR, "contrib", "postfix")
 RECIPE_DIR = "/etc/postfix/partner-relay"
-RECIPE_SOCKET = "unix:/run/partner-relay-milter/milter.sock"
+RECIPE_SOCKET = "unix:partner-relay-milter/milter.sock"
 RECIPE_FB_PORT, RECIPE_FBS_PORT = "10027", "10465"
 FALLBACK_SENDER = "noreply@platform.example"
 GLOBAL_USER, GLOBAL_PASS = "platform", "platform-global-secret"

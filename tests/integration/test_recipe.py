@@ -230,6 +230,9 @@ class Recipe(unittest.TestCase):
                                           acme.sender, acme.username))
         self.assertEqual(len(INST.milter_lines(SENT["partner"])), 1,
                          "the milter logged no decision: Postfix did not reach its socket")
+        # The socket check (issue 14 point 4) agrees: README step 2 is reachable.
+        self.assertNotIn("Postfix cannot connect", INST.read("milter.log"),
+                         "the milter warned about README step 2's socket")
 
     def test_4_global_message_unchanged(self):
         self.fail_with(INST.check_arrival(SENT["global"], "global", APP, APP,

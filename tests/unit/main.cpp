@@ -9,7 +9,7 @@ int main() {
     SRunner* sr = srunner_create(suite_ini());
     for (Suite* s : {suite_categories(), suite_config(), suite_partners(), suite_rfc5322(),
                      suite_decide(), suite_actions(), suite_alert(), suite_hostguard(), suite_docs(),
-                     suite_sendmail(), suite_oauth_partners(), suite_published()})
+                     suite_sendmail(), suite_oauth_partners(), suite_published(), suite_reach()})
         srunner_add_suite(sr, s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

@@ -15,3 +15,4 @@ Suite* suite_hostguard();
 Suite* suite_sendmail();
 Suite* suite_oauth_partners();
 Suite* suite_published();
+Suite* suite_reach();

@@ -57,6 +57,7 @@ START_TEST(every_key_default) {
     expect_eq(c.user + c.pidfile + c.stats_file, "", "user, pidfile, stats_file");
     expect_eq(c.log_level, 6, "log_level");
     expect_eq(c.log_facility, "mail", "log_facility");
+    expect_eq(c.postfix_user, "postfix", "postfix_user");
     ck_assert_msg(c.mode == Mode::enforce, "mode: got shadow, want enforce");
     expect_eq(c.on_error, "accept", "on_error");
     expect_eq(c.partner_transport + " " + c.partner_smtps_transport, "partner partner-smtps",
@@ -85,7 +86,7 @@ START_TEST(table_defaults_match_the_dump) {
     // The documented default of every key is what a bare config yields.
     Config c = config_ok();
     std::string dump = dump_config(c);
-    expect_eq(static_cast<long>(config_keys().size()), 58, "keys in the table");
+    expect_eq(static_cast<long>(config_keys().size()), 59, "keys in the table");
     for (const KeyInfo& k : config_keys()) {
         if (std::string(k.name) == "fallback_sender") continue;  // required, no default
         expect_eq(dumped(dump, k.section, k.name), k.default_value, k.name);
@@ -104,7 +105,7 @@ START_TEST(reloadable_flags) {
                      (std::string(k.section) == "milter" ? "" : std::string(k.section) + ".") +
                      k.name;
     expect_eq(fixed,
-              "socket socket_mode user pidfile log_level log_facility allow_core_dumps "
+              "socket socket_mode user pidfile log_level log_facility postfix_user allow_core_dumps "
               "oauth.socket oauth.socket_mode oauth.socket_group oauth.user oauth.pidfile",
               "keys not reloadable");
 }
