@@ -17,7 +17,9 @@ Sendmail's -X transcript traffic.log, which legitimately hold what a
 partner relay received or a token endpoint issued).
 Each password is also searched URL-encoded (a client secret travels
 form-encoded to a token endpoint: an echo of the request body would show
-it so). It fails naming each file and which password it holds.
+it so) and inside base64 (an SMTP transcript shows AUTH PLAIN, AUTH LOGIN
+and XOAUTH2 credentials so: every base64 run of 12 or more characters in
+an output is decoded and searched too). It fails naming each file and which password it holds.
 
 Not scanned: tests/fuzz (inputs, not outputs of the programs) and this
 script's own log.
@@ -26,6 +28,8 @@ Usage: secrets_check.py SRCDIR BUILDDIR. Exit 0 clean, 1 leak, 2 usage.
 Standard library only.
 """
 
+import base64
+import binascii
 import glob
 import os
 import re
@@ -115,6 +119,26 @@ def outputs(builddir):
     return files
 
 
+B64_RE = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{12,}={0,2}")
+
+
+def decoded_base64(text):
+    """What the base64 runs of TEXT decode to, one line each (NULs and the
+    XOAUTH2 ^A separators as spaces), for the same search."""
+    out = []
+    for m in B64_RE.finditer(text):
+        run = m.group(0)
+        for cut in (run, run.rstrip("=")):
+            try:
+                raw = base64.b64decode(cut + "=" * (-len(cut) % 4), validate=True)
+                break
+            except (binascii.Error, ValueError):
+                raw = None
+        if raw:
+            out.append(raw.decode("latin-1").replace("\0", " ").replace("\x01", " "))
+    return "\n".join(out)
+
+
 def main(argv):
     if len(argv) == 1 and os.environ.get("PRM_SRCDIR") and os.environ.get("PRM_BUILDDIR"):
         argv = [argv[0], os.environ["PRM_SRCDIR"], os.environ["PRM_BUILDDIR"]]
@@ -134,13 +158,15 @@ def main(argv):
     for path in files:
         with open(path, encoding="utf-8", errors="replace") as f:
             text = f.read()
-        for p in sorted(passwords):
-            if p in text:
-                leaks.append("%s: holds test password %r" % (path, p))
-        for g in generated:
-            m = g.search(text)
-            if m:
-                leaks.append("%s: holds generated test password %r" % (path, m.group(0)))
+        for form, body in (("", text), (" (base64)", decoded_base64(text))):
+            for p in sorted(passwords):
+                if p in body:
+                    leaks.append("%s: holds test password %r%s" % (path, p, form))
+            for g in generated:
+                m = g.search(body)
+                if m:
+                    leaks.append("%s: holds generated test password %r%s"
+                                 % (path, m.group(0), form))
     print("secrets check: %d test passwords (+%d generated patterns), %d output files"
           % (len(passwords), len(generated), len(files)))
     for line in leaks:
