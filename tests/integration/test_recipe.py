@@ -2,16 +2,25 @@
 """test_recipe.py - the shipped recipe works on a stock Debian Postfix.
 
 What it checks: an admin's installation, step by step as README ("Setting
-it up with Postfix") and contrib/postfix/README say, applied to the
-configuration the Debian postfix package ships (/usr/share/postfix/
-main.cf.debian and /etc/postfix/master.cf.proto, chrooted services and
-all), in a private instance directory:
+it up with Postfix") and contrib/postfix/README say, starting from the
+state the Debian postfix package is left in when installed
+non-interactively ("No configuration": master.cf from
+/etc/postfix/master.cf.proto, chrooted services and all, but no main.cf,
+Postfix not running, no aliases database), in a private instance
+directory:
+  - the precondition holds: postmap fails without main.cf, as the issue
+    saw partner-relay-tables fail;
+  - README step 0: its commands, read from the README, run on the private
+    configuration directory (every /etc/postfix and /etc/aliases in them
+    becomes the instance's own; a command naming another host path stops
+    the test), with the instance's private settings added before the
+    first command that needs them; they start Postfix;
   - README step 2: the milter's socket below the queue directory, in a
     directory owned by the milter's user and group postfix, mode 0750;
     the milter started with the socket mode the README gives;
   - step 5: the three static tables copied, partner-relay-tables run, and
     exactly the `postconf -e` / `postconf -M` lines it prints executed;
-    `postfix check` clean;
+    `postfix check` clean, `postfix reload` (Postfix runs since step 0);
 then one partner message reaches the partner relay as the partner, one
 global message the global relay unchanged, and a message of a partner
 whose relay is down falls back to the global relay with the platform From;
@@ -24,7 +33,9 @@ no DNS on test machines; the partner relays are "localhost", which their
 certificates name), the site's relayhost (the fake global relay with
 its credentials), maillog_file, and the milter user (nobody, not a
 dedicated user: the test creates no system account).
-About 10 s. Exit 77 (skip) unless root with Postfix installed.
+Nothing outside the instance directory is written: the aliases database
+is the instance's (the host's /etc/aliases.db is checked unchanged).
+About 15 s. Exit 77 (skip) unless root with Postfix installed.
 """
 
 import os
@@ -48,8 +59,31 @@ STOCK_MASTER = ("/etc/postfix/master.cf.proto", "/usr/share/postfix/master.cf.di
 # What README step 2 says to start the milter with.
 README_SOCKET_MODE = None
 INST = None
+HOST_ALIASES_DB = []
 SENT = {}
 PARTNERS = {}
+
+
+def readme_step0_commands():
+    """The commands of README step 0 for the "No configuration" state."""
+    with open(os.path.join(prmtest.SRCDIR, "README"), encoding="utf-8") as f:
+        text = f.read()
+    m = re.search(r"^0\. Postfix itself must work first\.(.*?)^1\. ", text, re.S | re.M)
+    at = m.group(1).find("No configuration\" state") if m else -1
+    cmds = []
+    for line in (m.group(1)[at:].splitlines() if at >= 0 else []):
+        if line.startswith("       ") and line.strip():
+            if cmds and cmds[-1].endswith("\\"):  # a continued command line
+                cmds[-1] = cmds[-1][:-1] + line.strip()
+            else:
+                cmds.append(line.strip())
+        elif cmds:
+            break
+    if not cmds or not cmds[0].startswith("cp /usr/share/postfix/main.cf.debian"):
+        raise RuntimeError("README step 0 no longer has the 'No configuration' commands "
+                           "starting with cp /usr/share/postfix/main.cf.debian: "
+                           "update test_recipe.py")
+    return cmds
 
 
 def readme_socket_mode():
@@ -63,6 +97,15 @@ def readme_socket_mode():
     return m.group(1)
 
 
+def host_aliases_db():
+    """The host's /etc/aliases.db: (exists, mtime), to show it is not touched."""
+    try:
+        st = os.stat("/etc/aliases.db")
+        return (True, st.st_mtime_ns)
+    except FileNotFoundError:
+        return (False, 0)
+
+
 class RecipeInstance(prmtest.Instance):
     """A private instance built from Debian's stock Postfix configuration."""
 
@@ -74,10 +117,9 @@ class RecipeInstance(prmtest.Instance):
         """Run postconf on the private configuration."""
         return run(["postconf", "-c", self.path("etc")] + list(args), env=self.env())
 
-    def stock_postfix(self):
-        """Copy Debian's stock main.cf/master.cf; override what must be private."""
+    def no_configuration(self):
+        """Debian's "No configuration" state: master.cf, /etc/aliases, no main.cf."""
         master = next(p for p in STOCK_MASTER if os.path.exists(p))
-        shutil.copy(STOCK_MAIN, self.path("etc", "main.cf"))
         with open(master, encoding="utf-8") as f:
             text = f.read()
         # The submission port: the stock "smtp inet" service on a free port.
@@ -86,15 +128,22 @@ class RecipeInstance(prmtest.Instance):
         if n != 1:
             raise RuntimeError("%s has no 'smtp inet' service" % master)
         self._write("etc/master.cf", text, 0o644)
+        self._write("etc/aliases", "# See man 5 aliases for format\npostmaster:    root\n", 0o644)
         g = self.relays["global"]
         self._write("etc/global_sasl", "[127.0.0.1]:%d %s:%s\n"
                     % (g.port, prmtest.GLOBAL_USER, prmtest.GLOBAL_PASS), 0o600)
+        # The precondition of README step 0: every Postfix tool fails.
+        r = run(["postmap", "-q", "x", "texthash:/dev/null"], env=self.env(), check=False)
+        self.precondition = (os.path.exists(self.path("etc", "main.cf")), r.returncode, r.stdout)
+
+    def private_settings(self):
+        """What a private instance must change (see the file comment)."""
+        g = self.relays["global"]
         self.postconf(
             "-e", "queue_directory=" + self.path("spool"),
             "data_directory=" + self.path("data"),
             "maillog_file=" + self.path("maillog"),
             "maillog_file_prefixes=" + self.dir,
-            "myhostname=mta.recipe-test.example",
             "inet_interfaces=loopback-only", "inet_protocols=ipv4",
             # No DNS on test machines: the partner relays are "localhost"
             # (their certificates name it), found through /etc/hosts.
@@ -108,6 +157,26 @@ class RecipeInstance(prmtest.Instance):
             # No CA file: the partner transports get the test CA only
             # from the lines partner-relay-tables prints (relay_cafile).
             "smtp_tls_security_level=encrypt")
+
+    def readme_step0(self):
+        """README step 0, its own commands, on the private configuration."""
+        subs = [("/etc/postfix", self.path("etc")), ("/etc/aliases", self.path("etc", "aliases"))]
+        self.step0 = []
+        private = False
+        for cmd in readme_step0_commands():
+            for old, new in subs:
+                cmd = cmd.replace(old, new)
+            if re.search(r"(^|[\s=:,'\"])/etc/", cmd):
+                raise RuntimeError("README step 0 names a host path: %r" % cmd)
+            # The private paths and relays before the first command that
+            # reads the whole configuration (newaliases, postfix).
+            if not private and not cmd.startswith(("cp ", "postconf ")):
+                self.private_settings()
+                private = True
+            self.step0.append(cmd)
+            run(["sh", "-c", cmd], env=self.env())
+            if " start" in cmd:
+                self.postfix_up = True
 
     def readme_steps(self):
         """README step 2 (socket directory) and step 5 (tables, postconf)."""
@@ -155,15 +224,15 @@ class RecipeInstance(prmtest.Instance):
             raise RuntimeError("milter did not start:\n" + self.read("milter.log")[-3000:])
 
     def start(self):
-        """Stock Postfix + the README's steps, then the milter and Postfix."""
+        """"No configuration", the README's steps 0, 2 and 5, then the milter."""
         self.write_milter_config()
-        self.stock_postfix()
+        self.no_configuration()
+        self.readme_step0()
         self.readme_steps()
         self.check_output = run(["postfix", "-c", self.path("etc"), "check"],
                                 env=self.env()).stdout
+        run(["postfix", "-c", self.path("etc"), "reload"], env=self.env())
         self.start_milter()
-        run(["postfix", "-c", self.path("etc"), "start"], env=self.env())
-        self.postfix_up = True
         if not prmtest.spool.wait_for(lambda: self._listening(self.ports["smtpd"]), 20, 0.1):
             raise RuntimeError("Postfix did not listen:\n" + self.maillog()[-3000:])
         return self
@@ -176,6 +245,7 @@ def setUpModule():
         print("SKIP: %s missing (not Debian's postfix package)" % STOCK_MAIN)
         sys.exit(prmtest.SKIP)
     README_SOCKET_MODE = readme_socket_mode()
+    HOST_ALIASES_DB.append(host_aliases_db())
     INST = RecipeInstance("recipe")
     PARTNERS["acme"] = INST.add_partner(Partner("acme"))
     INST.add_partner(Partner("down"), no_relay=True)
@@ -208,6 +278,20 @@ class Recipe(unittest.TestCase):
     def test_0_settled(self):
         self.assertTrue(INST.settled, "queue did not settle: %s\n%s"
                         % (INST.queue_files(), INST.diagnostics()))
+
+    def test_00_started_from_no_configuration(self):
+        has_main, rc, out = INST.precondition
+        self.assertFalse(has_main, "the instance started with a main.cf")
+        self.assertNotEqual(rc, 0, "postmap worked without main.cf")
+        self.assertIn("main.cf: No such file", out, "postmap without main.cf: got %r" % out)
+        self.assertGreaterEqual(len(INST.step0), 4, "README step 0 commands: %r" % INST.step0)
+        self.assertTrue(any(c.startswith("newaliases") for c in INST.step0), INST.step0)
+        self.assertTrue(os.path.exists(INST.path("etc", "aliases.db")),
+                        "newaliases made no aliases.db in the instance")
+        self.assertEqual(host_aliases_db(), HOST_ALIASES_DB[0],
+                         "the host's /etc/aliases.db changed")
+        self.assertIn("mta.example.org", INST.postconf("-h", "myhostname").stdout,
+                      "README step 0's postconf -e did not reach the instance's main.cf")
 
     def test_1_stock_config_is_chrooted_and_check_is_clean(self):
         # The point of the test: Debian's chrooted smtpd and cleanup.
