@@ -1,7 +1,7 @@
 // pidfile.cpp - pid files written and read by root next to an unprivileged user.
 //
 // Contract: pidfile.hpp. Limits: a pid file is at most 64 bytes; a stale
-// root-owned pid file whose pid was reused is trusted (as before).
+// pid file whose pid was reused by another process of ours is trusted.
 #include "core/pidfile.hpp"
 
 #include <fcntl.h>
@@ -52,6 +52,14 @@ long process_uid(long pid) {
     return -1;
 }
 
+// The first line of /proc/PID/comm.
+std::string process_name(long pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
+    std::string name;
+    std::getline(in, name);
+    return name;
+}
+
 // O_NOFOLLOW, fstat, bounded read, owner check.
 bool read_trusted_pid(const std::string& path, long& pid, std::string& err) {
     int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
@@ -74,6 +82,12 @@ bool read_trusted_pid(const std::string& path, long& pid, std::string& err) {
         return err = path + ": pid " + std::to_string(pid) + " runs as uid " +
                      std::to_string(uid) + ", not as the file's owner (uid " +
                      std::to_string(st.st_uid) + "): not signalled",
+               false;
+    std::string name = process_name(pid);
+    if (name.rfind("partner-relay-", 0) != 0)
+        return err = path + ": pid " + std::to_string(pid) + " is " +
+                     (name.empty() ? std::string("gone") : "'" + name + "'") +
+                     ", not a partner-relay program: stale pid file, not signalled",
                false;
     return true;
 }

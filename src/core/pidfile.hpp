@@ -17,7 +17,9 @@
 //    that only its owner can write and a pid above 1, and accepts the pid
 //    only when the file belongs to root or the process runs as the file's
 //    owner (/proc/PID/status): a file the user could write never names
-//    someone else's process.
+//    someone else's process; and the process must be one of ours (its
+//    /proc/PID/comm starts with "partner-relay-"), so a stale pid file
+//    whose pid was reused by another daemon does not get it a SIGUSR1.
 //
 // Thread safety: plain system calls; no shared state.
 #pragma once
@@ -34,6 +36,9 @@ bool pid_owner_trusted(long file_uid, long proc_uid);
 
 // The real uid of process PID from /proc; -1 when there is no such process.
 long process_uid(long pid);
+
+// The command name of process PID (/proc/PID/comm, at most 15 bytes); "".
+std::string process_name(long pid);
 
 // Read PATH's pid for signalling (see the contract); ERR says why not.
 bool read_trusted_pid(const std::string& path, long& pid, std::string& err);

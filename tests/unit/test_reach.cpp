@@ -5,6 +5,7 @@
 // systemd (core/logging.hpp).
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -202,6 +203,16 @@ START_TEST(pid_file_read_for_signalling) {
     std::string err;
     long got = 0;
     ck_assert(write_pid_file(pid, getpid(), err));
+    // A process of another name (a reused pid): refused.
+    char saved[17] = {};
+    prctl(PR_GET_NAME, saved, 0, 0, 0);
+    prctl(PR_SET_NAME, "some-daemon", 0, 0, 0);
+    ck_assert_msg(!read_trusted_pid(pid, got, err) &&
+                      err.find("'some-daemon', not a partner-relay program") != std::string::npos,
+                  "a pid of another program: got '%s'", err.c_str());
+    // One of ours ("partner-relay-m", as the kernel cuts the milter's name).
+    prctl(PR_SET_NAME, "partner-relay-milter", 0, 0, 0);
+    expect_eq(process_name(getpid()), "partner-relay-m", "comm");
     ck_assert_msg(read_trusted_pid(pid, got, err), "own pid file: %s", err.c_str());
     ck_assert_int_eq(got, getpid());
 
@@ -232,6 +243,7 @@ START_TEST(pid_file_read_for_signalling) {
                           err.find("not as the file's owner") != std::string::npos,
                       "nobody's pid file naming root's process: got '%s'", err.c_str());
     }
+    prctl(PR_SET_NAME, saved, 0, 0, 0);
     unlink(link_name.c_str());
     unlink(pid.c_str());
     rmdir(d.c_str());
