@@ -17,6 +17,7 @@
 
 #include "core/logging.hpp"
 #include "core/partners.hpp"
+#include "core/published.hpp"
 #include "core/dsn.hpp"
 #include "sync/logline.hpp"
 #include "sync/publish.hpp"
@@ -126,7 +127,13 @@ Syncer::Outcome Syncer::step() {
     }
     struct stat sb {};
     bool have_file = ::stat(cfg_.partners.c_str(), &sb) == 0;
-    if (*v == applied_ && have_file) return last_success_ = std::time(nullptr), Outcome::unchanged;
+    // No published stamp (tables written before the stamp existed, i.e. an
+    // upgrade, or a stamp removed): publish again, or the milter would keep
+    // every partner waiting for the tables until the database changes.
+    bool have_stamp = cfg_.tables_dir.empty() ||
+                      ::stat((cfg_.sync_tables_dir + "/" + kStampName).c_str(), &sb) == 0;
+    if (*v == applied_ && have_file && have_stamp)
+        return last_success_ = std::time(nullptr), Outcome::unchanged;
     if (*v == refused_version_ && !force_) return Outcome::refused;
 
     RowSet rows;

@@ -364,6 +364,23 @@ class SyncTest(unittest.TestCase):
         self.assertTrue(wait_arrived([tok]), self.diag())
         self.assertEqual(where(tok), ("echo", e.sender, e.username, True))
 
+    def test_02b_missing_stamp_is_published_again(self):
+        # (Before test_03: later tests leave a refused version behind.)
+        # An upgraded host: the tables are there but not the published
+        # stamp, and the database's version has not changed. Without the
+        # stamp the milter keeps every partner waiting (global), so the
+        # sync must publish again without waiting for a database change.
+        stamp = HOSTS["a"].path("tables", "published")
+        self.assertTrue(os.path.exists(stamp), "host a has no stamp to start with")
+        seen = reloads("a")
+        os.unlink(stamp)
+        self.assertTrue(pgtmp.wait_for(lambda: os.path.exists(stamp) and reloads("a") > seen,
+                                       INTERVAL + 5, 0.05),
+                        "stamp not written again within %d s\n%s" % (INTERVAL + 5, self.diag()))
+        r = prmtest.run([prmtest.program("partner-relay-milter"), "-n", "-c",
+                         HOSTS["a"].path("milter.conf")], check=False)
+        self.assertNotIn("waiting for partner-relay-tables", r.stdout)
+
     def test_03_bad_rows_deactivate_only_that_partner(self):
         with self.assertRaises(RuntimeError):  # a NUL cannot even be stored
             insert("bad-nul", host="'localhost'", port="25", username="'u'",
