@@ -17,6 +17,7 @@
 // check.h defines a macro "fail": include it after the standard headers.
 #include "helpers.hpp"
 #include "suites.hpp"
+#include "tempdir.hpp"
 
 using namespace prm;
 
@@ -54,11 +55,11 @@ std::vector<Edit> sample_edits() {
 
 // Write TEXT to a new temporary file and return its path.
 std::string temp_file(const std::string& text) {
-    char path[] = "/tmp/prm-msgfile-XXXXXX";
-    int fd = mkstemp(path);
+    std::string path = test::temp_base() + "/prm-msgfile-XXXXXX";
+    int fd = mkstemp(path.data());
     ck_assert_msg(fd >= 0, "got mkstemp failure, want a temporary file");
     ck_assert_msg(write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()),
-                  "got short write to %s", path);
+                  "got short write to %s", path.c_str());
     close(fd);
     return path;
 }

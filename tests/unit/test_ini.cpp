@@ -10,6 +10,7 @@
 #include <string>
 
 #include "core/ini.hpp"
+#include "tempdir.hpp"  // first: <fstream> before check.h's "fail" macro
 #include "suites.hpp"
 
 using namespace prm;
@@ -185,15 +186,15 @@ START_TEST(unreadable_file_gives_line_zero_error) {
 END_TEST
 
 START_TEST(read_ini_reads_a_real_file) {
-    char path[] = "/tmp/prm-ini-XXXXXX";
-    int fd = mkstemp(path);
+    std::string path = test::temp_base() + "/prm-ini-XXXXXX";
+    int fd = mkstemp(path.data());
     ck_assert_msg(fd >= 0, "mkstemp failed");
     std::string text = "[x]\nk = v\n";
     ck_assert_msg(write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()),
                   "write");
     close(fd);
     IniFile f = read_ini(path);
-    unlink(path);
+    unlink(path.c_str());
     ck_assert_msg(f.errors.empty(), "unexpected errors: %s", all_errors(f).c_str());
     expect_eq(f.path, path, "path");
     expect_eq(f.entries.at(0).value, "v", "value");

@@ -16,6 +16,7 @@
 #include "core/snapshot.hpp"
 #include "helpers.hpp"
 #include "suites.hpp"
+#include "tempdir.hpp"
 
 #ifndef PRM_TOP_SRCDIR
 #define PRM_TOP_SRCDIR "../.."
@@ -25,6 +26,7 @@ using namespace prm;
 using prm::test::config_ok;
 using prm::test::kAcme;
 using prm::test::partners_from;
+using prm::test::TempDir;
 
 namespace {
 
@@ -64,14 +66,11 @@ void expect_inactive(const Partner& p, const std::string& want, const std::strin
                   what.c_str());
 }
 
-// Write TEXT to a new temp file with MODE; returns its path.
-std::string temp_file(const std::string& text, mode_t mode, const char* name = "prm-test") {
-    std::string path =
-        std::string("/tmp/") + name + "-" + std::to_string(getpid()) + "-" + std::to_string(rand());
-    std::ofstream(path) << text;
-    chmod(path.c_str(), mode);
-    return path;
-}
+// The main config of the snapshot-warning tests, up to "partners = ";
+// tables_dir empty: no published-stamp check, whatever the host has.
+const std::string kWarnConfig =
+    "[milter]\nfallback_sender = noreply@platform.example\n"
+    "allowed_private_relays = 127.0.0.0/8\ntables_dir =\npartners = ";
 
 }  // namespace
 
@@ -257,16 +256,12 @@ START_TEST(port_zero_is_warned_about_in_the_snapshot) {
     // Port 0 keeps the partner active (a number 0-65535) but can only fail:
     // -n, --check and the daemon print the snapshot's warnings.
     auto warned = [](const std::string& port) {
-        std::string path = temp_file("[acme]\nhost = 127.0.0.1\nport = " + port +
-                                         "\nusername = u\npassword = pw-port-zero\n"
-                                         "sender = a@acme.example\ntls = encrypt\n",
-                                     0600, "prm-port-warn");
-        std::string conf = temp_file("[milter]\nfallback_sender = noreply@platform.example\n"
-                                     "allowed_private_relays = 127.0.0.0/8\npartners = " + path + "\n",
-                                     0644, "prm-port-conf");
-        SnapshotResult r = load_snapshot(conf);
-        unlink(path.c_str());
-        unlink(conf.c_str());
+        TempDir tmp("prm-port");
+        std::string path = tmp.file("partners.conf",
+                                    "[acme]\nhost = 127.0.0.1\nport = " + port +
+                                        "\nusername = u\npassword = pw-port-zero\n"
+                                        "sender = a@acme.example\ntls = encrypt\n");
+        SnapshotResult r = load_snapshot(tmp.file("m.conf", kWarnConfig + path + "\n", 0644));
         ck_assert_msg(r.snapshot != nullptr, "snapshot failed to load");
         ck_assert_msg(r.snapshot->partners.active_count() == 1, "port %s: partner not active",
                       port.c_str());
@@ -287,13 +282,9 @@ START_TEST(tls_encrypt_is_warned_about_in_the_snapshot) {
     // -n, --check and the probe print the snapshot's warnings: an explicit
     // encrypt must be among them, a verified level must not.
     auto warned = [](const std::string& partners) {
-        std::string path = temp_file(partners, 0600, "prm-tls-warn");
-        std::string conf = temp_file("[milter]\nfallback_sender = noreply@platform.example\n"
-                                     "allowed_private_relays = 127.0.0.0/8\npartners = " + path + "\n",
-                                     0644, "prm-tls-conf");
-        SnapshotResult r = load_snapshot(conf);
-        unlink(path.c_str());
-        unlink(conf.c_str());
+        TempDir tmp("prm-tls");
+        std::string path = tmp.file("partners.conf", partners);
+        SnapshotResult r = load_snapshot(tmp.file("m.conf", kWarnConfig + path + "\n", 0644));
         ck_assert_msg(r.snapshot != nullptr, "snapshot failed to load");
         std::string all;
         for (const Diag& d : r.warnings) all += d.str() + "\n";
@@ -550,10 +541,10 @@ END_TEST
 START_TEST(file_mode_warning) {
     // Group-readable (root:milter 0640) only warns; 0600 is silent.
     Config cfg = config_ok();
-    std::string group = temp_file(kAcme, 0640), closed = temp_file(kAcme, 0600);
+    TempDir tmp("prm-mode");
+    std::string group = tmp.file("group.conf", kAcme, 0640);
+    std::string closed = tmp.file("closed.conf", kAcme, 0600);
     PartnerTable a = load_partners(group, cfg), b = load_partners(closed, cfg);
-    unlink(group.c_str());
-    unlink(closed.c_str());
     expect_eq(static_cast<long>(a.errors.size()), 0, "errors at 0640");
     expect_eq(static_cast<long>(a.warnings.size()), 1, "warnings at 0640");
     ck_assert_msg(a.warnings[0].str().find(group) != std::string::npos &&
@@ -567,10 +558,10 @@ START_TEST(file_mode_warning) {
 END_TEST
 
 START_TEST(table_readable_by_others_refused) {
+    TempDir tmp("prm-mode");
     for (mode_t mode : {0644, 0604, 0602, 0666}) {
-        std::string path = temp_file(kAcme, mode);
+        std::string path = tmp.file("partners.conf", kAcme, mode);
         PartnerTable t = load_partners(path, config_ok());
-        unlink(path.c_str());
         char want[8];
         std::snprintf(want, sizeof want, "%04o", static_cast<unsigned>(mode));
         expect_eq(static_cast<long>(t.errors.size()), 1, want);
@@ -583,9 +574,9 @@ START_TEST(table_readable_by_others_refused) {
 END_TEST
 
 START_TEST(table_permissions_warn_setting) {
-    std::string path = temp_file(kAcme, 0644);
+    TempDir tmp("prm-mode");
+    std::string path = tmp.file("partners.conf", kAcme, 0644);
     PartnerTable t = load_partners(path, config_ok("partners_permissions = warn\n"));
-    unlink(path.c_str());
     expect_eq(static_cast<long>(t.errors.size()), 0, "errors with partners_permissions = warn");
     expect_eq(static_cast<long>(t.warnings.size()), 1, "warnings with partners_permissions = warn");
     ck_assert_msg(t.warnings[0].str().find(path) != std::string::npos &&
@@ -599,11 +590,11 @@ START_TEST(table_owned_by_stranger_refused) {
     if (geteuid() != 0) return;  // only root can give a file away
     struct passwd* nobody = getpwnam("nobody");
     ck_assert_msg(nobody != nullptr, "no user nobody");
-    std::string path = temp_file(kAcme, 0600);
+    TempDir tmp("prm-owner");
+    std::string path = tmp.file("partners.conf", kAcme, 0600);
     ck_assert_msg(chown(path.c_str(), nobody->pw_uid, nobody->pw_gid) == 0, "chown failed");
     PartnerTable stranger = load_partners(path, config_ok());
     PartnerTable own = load_partners(path, config_ok("user = nobody\n"));
-    unlink(path.c_str());
     expect_eq(static_cast<long>(stranger.errors.size()), 1, "errors for a stranger's table");
     ck_assert_msg(
         stranger.errors[0].message.find("owned by neither root nor") != std::string::npos &&
@@ -635,15 +626,15 @@ START_TEST(hundred_thousand_partners_load) {
 END_TEST
 
 START_TEST(snapshot_loads_and_warns_per_inactive_partner) {
-    std::string ptab = temp_file(std::string(kAcme) +
-                                     "[globex]\nhost = mx.globex.example\nport = 25\n"
-                                     "username = g\nsender = n@globex.example\n",
-                                 0600);
+    TempDir tmp("prm-snapshot");
+    std::string ptab = tmp.file("partners.conf", std::string(kAcme) +
+                                                     "[globex]\nhost = mx.globex.example\nport = 25\n"
+                                                     "username = g\nsender = n@globex.example\n");
     std::string conf =
-        temp_file("[milter]\nfallback_sender = noreply@platform.example\npartners = " + ptab +
-                      "\nallowed_private_relays = 127.0.0.0/8\n"  // acme is on 127.0.0.1
-                      "tables_dir =\n",  // no published-stamp check (test_published.cpp)
-                  0644);
+        tmp.file("m.conf", "[milter]\nfallback_sender = noreply@platform.example\npartners = " + ptab +
+                               "\nallowed_private_relays = 127.0.0.0/8\n"  // acme is on 127.0.0.1
+                               "tables_dir =\n",  // no published-stamp check (test_published.cpp)
+                 0644);
     SnapshotResult r = load_snapshot(conf, 7);
     ck_assert_msg(r.snapshot != nullptr, "snapshot: got null (%zu errors)", r.errors.size());
     expect_eq(static_cast<long>(r.snapshot->generation), 7, "generation");
@@ -670,9 +661,8 @@ START_TEST(example_files_load) {
     // A private copy: the shipped file is 0644 (or read-only in distcheck).
     std::ifstream in(dir + "partners.conf");
     std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    std::string copy = temp_file(text, 0600, "prm-example-partners");
-    PartnerTable t = load_partners(copy, *cr.config);
-    unlink(copy.c_str());
+    TempDir tmp("prm-example");
+    PartnerTable t = load_partners(tmp.file("partners.conf", text), *cr.config);
     expect_eq(static_cast<long>(t.partners.size()), 3, "example partners");
     const Partner* acme = t.find("acme");
     const Partner* globex = t.find("globex");

@@ -21,6 +21,7 @@
 #include "helpers.hpp"
 #include "suites.hpp"
 #include "tables/stamp.hpp"
+#include "tempdir.hpp"
 
 using namespace prm;
 
@@ -36,20 +37,6 @@ const char* kTwo =
     "password = acme-secret\nsender = news@acme.example\n\n"
     "[beta]\nhost = relay.beta.example\nport = 587\nusername = beta-user\n"
     "password = beta-secret\nsender = news@beta.example\n";
-
-// A fresh directory under $TMPDIR (or /tmp) for one test.
-std::string temp_dir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string t = std::string(base && *base ? base : "/tmp") + "/prm-published-XXXXXX";
-    ck_assert_ptr_nonnull(mkdtemp(t.data()));
-    return t;
-}
-
-// Remove DIR and the stamp inside it.
-void remove_dir(const std::string& dir) {
-    unlink((dir + "/published").c_str());
-    rmdir(dir.c_str());
-}
 
 // A snapshot of PARTNERS with tables_dir = DIR, marked against its stamp.
 std::shared_ptr<Snapshot> marked(const std::string& partners, const std::string& dir,
@@ -110,7 +97,8 @@ START_TEST(stamp_parse) {
 END_TEST
 
 START_TEST(published_partners_route) {
-    std::string dir = temp_dir();
+    test::TempDir tmp("prm-published");
+    const std::string& dir = tmp.path();
     publish(kTwo, dir);
     Diags w;
     auto s = marked(kTwo, dir, w);
@@ -118,12 +106,12 @@ START_TEST(published_partners_route) {
     ck_assert_uint_eq(waiting_count(s->partners), 0);
     Decision d = decide_for(*s, "acme");
     ck_assert_msg(d.route == Route::partner, "published partner routed, got %s", d.reason.c_str());
-    remove_dir(dir);
 }
 END_TEST
 
 START_TEST(partner_added_after_the_tables_waits) {
-    std::string dir = temp_dir();
+    test::TempDir tmp("prm-published");
+    const std::string& dir = tmp.path();
     publish("[acme]\nhost = relay.acme.example\nport = 587\nusername = acme-user\n"
             "password = acme-secret\nsender = news@acme.example\n", dir);
     Diags w;
@@ -138,12 +126,12 @@ START_TEST(partner_added_after_the_tables_waits) {
     Decision d = decide_for(*s, "beta");
     ck_assert_msg(d.route == Route::global && d.reason == "waiting-for-tables", "got %s %s",
                   route_name(d.route), d.reason.c_str());
-    remove_dir(dir);
 }
 END_TEST
 
 START_TEST(password_change_waits_until_published) {
-    std::string dir = temp_dir();
+    test::TempDir tmp("prm-published");
+    const std::string& dir = tmp.path();
     publish(kTwo, dir);
     std::string changed = kTwo;
     changed.replace(changed.find("acme-secret"), 11, "acme-newpass");
@@ -157,12 +145,12 @@ START_TEST(password_change_waits_until_published) {
     Diags w2;
     auto s2 = marked(changed, dir, w2);
     ck_assert_uint_eq(waiting_count(s2->partners), 0);
-    remove_dir(dir);
 }
 END_TEST
 
 START_TEST(missing_stamp_all_wait) {
-    std::string dir = temp_dir();
+    test::TempDir tmp("prm-published");
+    const std::string& dir = tmp.path();
     Diags w;
     auto s = marked(kTwo, dir, w);
     ck_assert_uint_eq(waiting_count(s->partners), 2);
@@ -175,12 +163,12 @@ START_TEST(missing_stamp_all_wait) {
     Diags w2;
     mark_waiting(off->partners, off->config, w2);
     ck_assert(w2.empty() && waiting_count(off->partners) == 0);
-    remove_dir(dir);
 }
 END_TEST
 
 START_TEST(stamp_file_mode_and_no_secret) {
-    std::string dir = temp_dir();
+    test::TempDir tmp("prm-published");
+    const std::string& dir = tmp.path();
     publish(kTwo, dir);
     struct stat st {};
     ck_assert_int_eq(stat((dir + "/published").c_str(), &st), 0);
@@ -197,7 +185,6 @@ START_TEST(stamp_file_mode_and_no_secret) {
     std::stringstream again;
     again << g.rdbuf();
     ck_assert(first != again.str());
-    remove_dir(dir);
 }
 END_TEST
 

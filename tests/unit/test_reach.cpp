@@ -20,8 +20,10 @@
 #include "core/reach.hpp"
 #include "helpers.hpp"
 #include "suites.hpp"
+#include "tempdir.hpp"
 
 using namespace prm;
+using prm::test::TempDir;
 
 namespace {
 
@@ -51,13 +53,6 @@ std::string problems(const std::vector<PathFacts>& dirs, const PathFacts& s,
     std::string out;
     for (const std::string& p : reach_problems(dirs, s, who)) out += (out.empty() ? "" : " | ") + p;
     return out;
-}
-
-// A fresh temporary directory.
-std::string temp_dir() {
-    std::string t = "/tmp/prm-reach-XXXXXX";
-    ck_assert_ptr_nonnull(mkdtemp(t.data()));
-    return t;
 }
 
 std::string slurp(const std::string& path) {
@@ -164,7 +159,8 @@ START_TEST(pid_file_replaces_planted_links) {
     // The milter's user owns the directory and plants, at the pid file's
     // name and at its temporary name, a symlink, a hard link and a FIFO to
     // a file it wants root to overwrite; root's write must go around them.
-    std::string d = temp_dir();
+    TempDir tmp("prm-reach");
+    std::string d = tmp.path();
     std::string victim = d + "/victim", pid = d + "/milter.pid";
     spit(victim, "precious\n");
     for (int round = 0; round < 3; ++round) {
@@ -191,14 +187,12 @@ START_TEST(pid_file_replaces_planted_links) {
                       st.st_mode, static_cast<unsigned long>(st.st_nlink));
         ck_assert_msg(access((pid + ".new").c_str(), F_OK) != 0, "temporary name left behind");
     }
-    unlink(pid.c_str());
-    unlink(victim.c_str());
-    rmdir(d.c_str());
 }
 END_TEST
 
 START_TEST(pid_file_read_for_signalling) {
-    std::string d = temp_dir();
+    TempDir tmp("prm-reach");
+    std::string d = tmp.path();
     std::string pid = d + "/milter.pid", link_name = d + "/link.pid";
     std::string err;
     long got = 0;
@@ -244,16 +238,14 @@ START_TEST(pid_file_read_for_signalling) {
                       "nobody's pid file naming root's process: got '%s'", err.c_str());
     }
     prctl(PR_SET_NAME, saved, 0, 0, 0);
-    unlink(link_name.c_str());
-    unlink(pid.c_str());
-    rmdir(d.c_str());
 }
 END_TEST
 
 START_TEST(no_stderr_copy_when_stderr_is_the_journal) {
     // stderr to a file; JOURNAL_STREAM names that file (as systemd names
     // the journal stream), then another one.
-    std::string d = temp_dir(), out = d + "/stderr";
+    TempDir tmp("prm-reach");
+    std::string d = tmp.path(), out = d + "/stderr";
     int fd = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     ck_assert_int_ge(fd, 0);
     int saved = dup(2);
@@ -279,8 +271,6 @@ START_TEST(no_stderr_copy_when_stderr_is_the_journal) {
                   "stderr is the journal: the line was copied there too:\n%s", text.c_str());
     ck_assert_msg(text.find("file-line") != std::string::npos,
                   "stderr is a file: the line is missing:\n%s", text.c_str());
-    unlink(out.c_str());
-    rmdir(d.c_str());
 }
 END_TEST
 
