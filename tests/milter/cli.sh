@@ -64,7 +64,7 @@ contains "-n on a missing config names it" "$out" "$d/nonexistent.conf"
 # A broken partner only deactivates that partner: exit 0.
 printf '[acme]\nhost = 127.0.0.1\nport = 99999\nusername = u\npassword = S3cret-Canary-x\nsender = a@acme.example\n' > "$d/bad-partner.conf"
 chmod 600 "$d/bad-partner.conf"
-printf '[milter]\nfallback_sender = noreply@platform.example\npartners = %s/bad-partner.conf\n' "$d" > "$d/bp.conf"
+printf '[milter]\nfallback_sender = noreply@platform.example\npartners = %s/bad-partner.conf\ntables_dir =\n' "$d" > "$d/bp.conf"
 "$M" -c "$d/bp.conf" -n > "$out" 2>&1; check "-n with a broken partner: exit 0" $? 0
 contains "-n broken partner: inactive with the port reason" "$out" "acme: inactive: port"
 contains "-n broken partner: file:line: key" "$out" "$d/bad-partner.conf:3: [acme] port:"
@@ -74,7 +74,7 @@ lacks "-n broken partner: no password" "$out" "S3cret-Canary"
 # 0644 (others can read the passwords): refused with path and mode, unless
 # partners_permissions = warn; group-readable only warns.
 cp "$d/partners.conf" "$d/open-partners.conf"; chmod 644 "$d/open-partners.conf"
-printf '[milter]\nfallback_sender = noreply@platform.example\npartners = %s/open-partners.conf\n' "$d" > "$d/open.conf"
+printf '[milter]\nfallback_sender = noreply@platform.example\npartners = %s/open-partners.conf\ntables_dir =\n' "$d" > "$d/open.conf"
 "$M" -c "$d/open.conf" -n > "$out" 2>&1; check "-n on a 0644 partner table: exit 1" $? 1
 contains "-n 0644 table: names path and mode" "$out" "partner table $d/open-partners.conf (mode 0644"
 lacks "-n 0644 table: no password" "$out" "S3cret-Canary"

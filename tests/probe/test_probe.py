@@ -44,6 +44,8 @@ SECRETS += [base64.b64encode(s.encode()).decode() for s in list(SECRETS)]
 SECRETS += [base64.b64encode(("\0acme-user\0" + s).encode()).decode()
             for s in (PASSWORD, WRONG_PASSWORD, OTHER_PASSWORD)]
 USER = "acme-user"
+# The host's configuration: a test run reads none of it.
+HOST_PATHS = ["/etc/postfix", "/etc/mail", "/etc/partner-relay-milter"]
 SENDER = "news@acme.example"
 
 
@@ -90,8 +92,10 @@ class Env:
             f.write("\n".join(lines))
         main = os.path.join(d, "partner-relay-milter.conf")
         # The fake relays are on loopback: allow it (partner host guard).
+        # tables_dir empty: no published-stamp check, so the probe never
+        # reads the host's /etc/postfix/partner-relay/published.
         text = ("[milter]\nfallback_sender = noreply@platform.example\n"
-                "partners = %s\nallowed_private_relays = %s\n" % (ptable, allowed))
+                "partners = %s\nallowed_private_relays = %s\ntables_dir =\n" % (ptable, allowed))
         if implicit_ports is not None:
             text += "implicit_tls_ports = %s\n" % ", ".join(map(str, implicit_ports))
         text += main_extra
@@ -606,11 +610,19 @@ CASES = [case_starttls_verify_ok, case_wrong_password, case_auth535_fault,
 
 
 def case_password_never_printed(env):
-    """Runs last: no output of any earlier run contains a secret."""
+    """Runs last: no output of any earlier run contains a secret, nor a
+    path of the host's configuration (a result must not depend on it)."""
     expect(len(env.outputs) >= len(CASES), "runs recorded", len(env.outputs), ">= %d" % len(CASES))
     for out in env.outputs:
         for s in SECRETS:
             expect(s not in out, "a secret in the output", out, "no %s..." % s[:3])
+        expect_host_free(out)
+
+
+def expect_host_free(out):
+    """Fail when OUT names a host path the probe must not have read."""
+    for host in HOST_PATHS:
+        expect(host not in out, "a host path in the output", out, "no %s" % host)
 
 
 def main():

@@ -463,13 +463,15 @@ CASES = [case_good_two_step_send_test, case_one_step_jwt_roles, case_jwt_without
 
 
 def case_no_secret_or_token_printed(env):
-    """Runs last: no output of any earlier run holds a secret or a token."""
+    """Runs last: no output of any earlier run holds a secret or a token,
+    nor a path of the host's configuration."""
     tp.expect(len(env.outputs) >= len(CASES), "runs recorded", len(env.outputs), ">= %d" % len(CASES))
     leaks = [CLIENT_SECRET, WRONG_SECRET] + URLENC + TOKENS + [t.rsplit(".", 1)[-1] for t in TOKENS]
     for i, out in enumerate(env.outputs):
         for k, s in enumerate(leaks):
             # Name the run and the kind of value, never the value itself.
             tp.expect(s not in out, "secret/token #%d in the output of run #%d" % (k, i), "present", "absent")
+        tp.expect_host_free(out)
 
 
 def main():

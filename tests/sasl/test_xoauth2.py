@@ -70,6 +70,8 @@ def setUpModule():
     """libsasl2 with only our plugin in its plugin path."""
     global LIB, TOP
     TOP = tempfile.mkdtemp(prefix="test-xoauth2-")
+    # Runs even when the rest of this setup fails (tearDownModule would not).
+    unittest.addModuleCleanup(shutil.rmtree, TOP, ignore_errors=True)
     plugdir = os.path.join(TOP, "plugins")
     os.mkdir(plugdir)
     shutil.copy(PLUGIN, plugdir)
@@ -79,10 +81,6 @@ def setUpModule():
     assert LIB.sasl_set_path(SASL_PATH_TYPE_PLUGIN, plugdir.encode()) == SASL_OK
     assert LIB.sasl_client_init(None) == SASL_OK
     spool.make_certs(os.path.join(TOP, "certs"))
-
-
-def tearDownModule():
-    shutil.rmtree(TOP, ignore_errors=True)
 
 
 class Client:

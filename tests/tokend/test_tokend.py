@@ -104,8 +104,9 @@ class Env:
         self.stats = os.path.join(self.dir, "tokend.prom")
         self.errlog = os.path.join(self.dir, "tokend.log")
         with open(self.conf, "w") as f:
+            # tables_dir empty: the broker never reads the host's published stamp.
             f.write("[milter]\nfallback_sender = noreply@platform.example\npartners = %s\n"
-                    "allowed_private_relays = 127.0.0.0/8\n"
+                    "allowed_private_relays = 127.0.0.0/8\ntables_dir =\n"
                     "[oauth]\nsocket = %s\nsocket_group =\ncafile = %s\nconnect_timeout = 2\n"
                     "timeout = 3\nrefresh_margin = 60\nexpiry_safety = 0\nretry_max = 5\n"
                     "stats_file = %s\nstats_interval = 1\n"

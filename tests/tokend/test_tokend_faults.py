@@ -94,8 +94,9 @@ class Env:
         partners = os.path.join(self.dir, "partners.conf")
         self.conf = os.path.join(self.dir, "prm.conf")
         with open(self.conf, "w") as f:
+            # tables_dir empty: the broker never reads the host's published stamp.
             f.write("[milter]\nfallback_sender = noreply@platform.example\npartners = %s\n"
-                    "allowed_private_relays = 127.0.0.0/8\n"
+                    "allowed_private_relays = 127.0.0.0/8\ntables_dir =\n"
                     "[oauth]\nsocket = %s\nsocket_group =\ncafile = %s\nconnect_timeout = 2\n"
                     "timeout = 4\nrefresh_margin = 60\nretry_max = 5\nmax_response_size = 65536\n"
                     % (partners, self.sock, os.path.join(self.pki, "ca.pem")))
