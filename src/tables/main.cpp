@@ -10,11 +10,17 @@
 // manual and in kUsage below. Never prints a password.
 //
 // Thread safety: single-threaded. Limits: those of load_snapshot().
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstring>
+#include <ctime>
+#include <map>
 #include <string>
+#include <vector>
 
 #include "core/snapshot.hpp"
+#include "tables/grace.hpp"
 #include "tables/sendmail_maps.hpp"
 #include "tables/tables.hpp"
 
@@ -32,13 +38,15 @@ constexpr const char* kDefaultDir = "/etc/postfix/partner-relay";
 constexpr const char* kDefaultSendmailDir = "/etc/mail/partner-relay";
 
 constexpr const char* kUsage =
-    "usage: partner-relay-tables [-c FILE] [-o DIR] [--check] [--no-postmap]\n"
+    "usage: partner-relay-tables [-c FILE] [-o DIR] [--check] [--no-postmap] [--grace TIME]\n"
     "       partner-relay-tables --mta sendmail [-c FILE] [-o DIR] [--makemap PATH]\n"
     "           [--sendmail-cf FILE]\n"
     "  -c FILE        main configuration (default " PRM_CONFDIR "/partner-relay-milter.conf)\n"
     "  -o DIR         output directory (default /etc/postfix/partner-relay)\n"
     "  --check        report every partner's status; write nothing\n"
     "  --no-postmap   write the table sources only (tests)\n"
+    "  --grace TIME   keep removed partners' credentials and TLS policy this long\n"
+    "                 (default maximal_queue_lifetime; Sendmail 5d; 0: drop now)\n"
     "  --mta sendmail write the Sendmail maps (default DIR /etc/mail/partner-relay)\n"
     "  --makemap PATH the makemap program; --sendmail-cf FILE: makemap -C FILE\n"
     "exit: 0 ok, 1 a partner is inactive (--check), 64 usage, 69 postmap or\n"
@@ -53,6 +61,7 @@ struct Options {
     std::string mta = "postfix";
     std::string makemap = "makemap";
     std::string sendmail_cf;
+    long grace = -1;  // seconds; -1: the MTA's queue lifetime
 };
 
 // Parse argv into OPT; false (after a message) on a usage error.
@@ -64,6 +73,13 @@ bool parse_args(int argc, char** argv, Options& opt, bool& help) {
             opt.dir_given = opt.dir_given || a == "-o";
         } else if ((a == "--mta" || a == "--makemap" || a == "--sendmail-cf") && i + 1 < argc) {
             (a == "--mta" ? opt.mta : a == "--makemap" ? opt.makemap : opt.sendmail_cf) = argv[++i];
+        } else if (a == "--grace" && i + 1 < argc) {
+            opt.grace = prm::postfix_duration(argv[++i]);
+            if (opt.grace < 0) {
+                std::fprintf(stderr, "partner-relay-tables: --grace: want seconds or a Postfix "
+                             "duration such as 5d, got %s\n", argv[i]);
+                return false;
+            }
         } else if (a == "--check") {
             opt.check = true;
         } else if (a == "--no-postmap") {
@@ -72,7 +88,8 @@ bool parse_args(int argc, char** argv, Options& opt, bool& help) {
             help = true;
         } else {
             std::fprintf(stderr, "partner-relay-tables: %s: %s\n",
-                         a == "-c" || a == "-o" ? "missing argument to" : "unknown argument",
+                         a == "-c" || a == "-o" || a == "--grace" ? "missing argument to"
+                                                                 : "unknown argument",
                          a.c_str());
             return false;
         }
@@ -104,6 +121,36 @@ int run_check(const prm::Snapshot& snap) {
     return active == total ? kExitOk : kExitInactive;
 }
 
+// Keep for the grace period what the previous run wrote into DIR and
+// TABLES no longer have (grace.hpp); say so on stderr. The state file is
+// written by finish_grace() once the new tables are in place.
+prm::TablesGrace apply_grace(const std::string& dir, std::vector<prm::GraceTable> tables, long grace) {
+    std::map<std::string, std::vector<prm::TableEntry>> previous;
+    for (const auto& t : tables) previous[t.name] = prm::read_table_source(dir + "/" + t.name);
+    prm::TablesGrace g = prm::keep_removed(tables, previous, prm::read_removed(dir), std::time(nullptr), grace);
+    if (g.kept) {
+        char when[32] = "?";
+        std::tm tm{};
+        if (localtime_r(&g.until, &tm)) std::strftime(when, sizeof when, "%Y-%m-%d %H:%M", &tm);
+        std::fprintf(stderr, "partner-relay-tables: %zu %s of removed partners (or former senders) "
+                     "kept until %s, for mail already queued for them (--grace 0 drops them now)\n",
+                     g.kept, g.kept == 1 ? "entry" : "entries", when);
+    }
+    return g;
+}
+
+// After the tables are in place: remember since when the kept entries are gone.
+void finish_grace(const std::string& dir, const prm::TablesGrace& g) {
+    if (g.removed.empty()) {
+        unlink((dir + "/removed").c_str());  // nothing kept: no state
+        return;
+    }
+    std::string err = prm::write_removed(dir, g.removed);
+    if (!err.empty())
+        std::fprintf(stderr, "partner-relay-tables: warning: %s: the grace period of removed "
+                     "partners' entries restarts at the next run\n", err.c_str());
+}
+
 // --mta sendmail: write the Sendmail maps into OPT.dir and print the hook lines.
 int run_write_sendmail(const prm::Snapshot& snap, const Options& opt) {
     if (snap.config.mta != prm::Mta::sendmail)
@@ -111,11 +158,15 @@ int run_write_sendmail(const prm::Snapshot& snap, const Options& opt) {
                      "sendmail: the milter will not rewrite recipients\n", snap.config.path.c_str());
     prm::SendmailMaps m = prm::build_sendmail_maps(snap);
     for (const auto& w : m.warnings) std::fprintf(stderr, "partner-relay-tables: warning: %s\n", w.c_str());
+    // Timeout.queuereturn's default: how long mail may wait in the queue.
+    prm::TablesGrace g = apply_grace(opt.dir, {{"authinfo", &m.authinfo}, {"tls", &m.tls}},
+                                     opt.grace >= 0 ? opt.grace : 5 * 86400);
     std::string err = prm::install_sendmail_maps(opt.dir, m, opt.makemap, opt.sendmail_cf);
     if (!err.empty()) {
         std::fprintf(stderr, "partner-relay-tables: %s\n", err.c_str());
         return err.find("makemap") != std::string::npos ? kExitUnavailable : kExitCantCreate;
     }
+    finish_grace(opt.dir, g);
     std::printf("wrote %s/routes (%zu entries), %s/authinfo (%zu) and %s/tls (%zu), makemap hash\n",
                 opt.dir.c_str(), m.routes.size(), opt.dir.c_str(), m.authinfo.size(), opt.dir.c_str(),
                 m.tls.size());
@@ -150,11 +201,14 @@ int run_write(const prm::Snapshot& snap, const Options& opt) {
             return kExitUnavailable;
         }
     }
+    prm::TablesGrace g = apply_grace(opt.dir, {{"sasl_passwd", &t.sasl}, {"tls_policy", &t.tls_policy}},
+                                     opt.grace >= 0 ? opt.grace : prm::postfix_queue_lifetime());
     prm::InstallResult r = prm::install_tables(opt.dir, t, dbtype, opt.postmap);
     if (!r.ok) {
         std::fprintf(stderr, "partner-relay-tables: %s\n", r.error.c_str());
         return r.postmap_failed ? kExitUnavailable : kExitCantCreate;
     }
+    finish_grace(opt.dir, g);
     std::printf("wrote %s/sasl_passwd (%zu entries) and %s/tls_policy (%zu entries)%s%s\n",
                 opt.dir.c_str(), t.sasl.size(), opt.dir.c_str(), t.tls_policy.size(),
                 opt.postmap ? ", postmap type " : " (no postmap)", dbtype.c_str());

@@ -607,6 +607,11 @@ std::string postfix_milter_socket(const std::string& socket, const std::string& 
 }
 
 // Run `postconf -h queue_directory`; "" when it fails.
+std::string postconf_value(const std::string& name) {
+    ToolRun r = run_tool("postconf", {"-h", name}, true, true);
+    return r.status == 0 ? trim(r.out) : std::string();
+}
+
 std::string postfix_queue_directory() {
     ToolRun r = run_tool("postconf", {"-h", "queue_directory"}, true, true);
     return r.status == 0 ? trim(r.out) : std::string();

@@ -127,6 +127,9 @@ std::string postfix_milter_socket(const std::string& socket, const std::string& 
 // Run `postconf -h queue_directory`; "" when it fails.
 std::string postfix_queue_directory();
 
+// `postconf -h NAME`, trimmed; "" when postconf fails.
+std::string postconf_value(const std::string& name);
+
 // The -o settings of the partner-oauth transport (tables_oauth.cpp): XOAUTH2
 // only, tokens from the [oauth] socket (relative to QUEUE_DIR), verified
 // TLS, FALLBACK as smtp_fallback_relay.

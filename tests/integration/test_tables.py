@@ -231,9 +231,46 @@ class Tables(unittest.TestCase):
         self.write("partners.conf", PARTNERS.replace("news@acme.example", "new@acme.example"), 0o600)
         self.assertEqual(self.tables("-c", self.conf, "-o", self.out)[0], 0)
         sasl = os.path.join(self.out, "sasl_passwd")
-        self.assertIsNone(self.query("news@acme.example", sasl), "old sender still in table")
         self.assertEqual(self.query("new@acme.example", sasl), "acme-user:acme-secret-1")
         self.assertEqual([f for f in os.listdir(self.out) if f.startswith(".")], [])
+        # Mail queued under the former sender still leaves with AUTH: its
+        # entry stays for the grace period; --grace 0 drops it.
+        self.assertEqual(self.query("news@acme.example", sasl), "acme-user:acme-secret-1",
+                         "the former sender lost its entry at once")
+        rc, out, err = self.tables("-c", self.conf, "-o", self.out, "--grace", "0")
+        self.assertEqual(rc, 0, err)
+        self.assertIsNone(self.query("news@acme.example", sasl), "old sender still in table")
+        self.assertFalse(os.path.exists(os.path.join(self.out, "removed")))
+
+    def test_removed_partner_kept_for_the_grace_period(self):
+        """A partner removed from the table stops being published (the stamp)
+        at once, but its SASL and TLS policy entries stay until the grace
+        period ends, counted from the first run without it."""
+        self.assertEqual(self.tables("-c", self.conf, "-o", self.out)[0], 0)
+        cut = PARTNERS[:PARTNERS.index("[beta]")] + PARTNERS[PARTNERS.index("[gamma]"):]
+        self.write("partners.conf", cut, 0o600)
+        sasl = os.path.join(self.out, "sasl_passwd")
+        tls = os.path.join(self.out, "tls_policy")
+        rc, out, err = self.tables("-c", self.conf, "-o", self.out, "--grace", "1h")
+        self.assertEqual(rc, 0, err)
+        self.assertRegex(err, r"1 entry of removed partners \(or former senders\) kept until ")
+        self.assertNotIn("beta-secret-2", out + err)
+        self.assertEqual(self.query("info@beta.example", sasl), "beta-user:beta-secret-2")
+        with open(os.path.join(self.out, "published"), encoding="utf-8") as f:
+            self.assertNotIn("beta", f.read(), "a removed partner is still published")
+        with open(os.path.join(self.out, "removed"), encoding="utf-8") as f:
+            state = f.read()
+        self.assertIn("sasl_passwd\tinfo@beta.example\t", state)
+        self.assertNotIn("beta-secret-2", state)
+        self.assertEqual(self.mode(os.path.join(self.out, "removed")), 0o600)
+        # The shared host's policy is acme's (still there); beta had no own one.
+        self.assertIsNotNone(self.query("[relay.shared.example]:587", tls))
+        # The period counts from the first run without the partner.
+        with open(os.path.join(self.out, "removed"), "w", encoding="utf-8") as f:
+            f.write(state.replace(state.split("\t")[-1], "1\n"))
+        rc, out, err = self.tables("-c", self.conf, "-o", self.out, "--grace", "1h")
+        self.assertEqual(rc, 0, err)
+        self.assertIsNone(self.query("info@beta.example", sasl), "kept past the grace period")
 
     def test_no_postmap(self):
         rc, out, err = self.tables("-c", self.conf, "-o", self.out, "--no-postmap")
