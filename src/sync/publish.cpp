@@ -17,6 +17,7 @@
 
 #include "core/pidfile.hpp"
 #include "core/snapshot.hpp"
+#include "tables/grace.hpp"
 #include "tables/tables.hpp"
 
 namespace prm {
@@ -38,23 +39,6 @@ bool write_all(int fd, const std::string& text) {
         done += static_cast<std::size_t>(n);
     }
     return true;
-}
-
-// A Postfix duration ("5d", "3600s", "12h", "3600") in seconds; -1 if not one.
-long parse_postfix_time(std::string v) {
-    while (!v.empty() && (v.back() == '\n' || v.back() == ' ')) v.pop_back();
-    if (v.empty()) return -1;
-    long unit = 1;
-    switch (v.back()) {
-        case 's': v.pop_back(); break;
-        case 'm': unit = 60; v.pop_back(); break;
-        case 'h': unit = 3600; v.pop_back(); break;
-        case 'd': unit = 86400; v.pop_back(); break;
-        case 'w': unit = 604800; v.pop_back(); break;
-        default: break;
-    }
-    if (v.empty() || v.size() > 9 || v.find_first_not_of("0123456789") != std::string::npos) return -1;
-    return std::stol(v) * unit;
 }
 
 // The text of `header lines + BUILT.file_text` for the partner file.
@@ -116,7 +100,7 @@ long grace_seconds(const Config& cfg) {
     if (!p) return out;
     char buf[64] = {};
     if (std::fgets(buf, sizeof buf, p)) {
-        long v = parse_postfix_time(buf);
+        long v = postfix_duration(buf);
         if (v >= 0) out = v;
     }
     ::pclose(p);
