@@ -55,13 +55,11 @@ import os
 import pwd
 import shutil
 import signal
-import smtplib
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRCDIR = os.path.dirname(os.path.dirname(HERE))
@@ -70,6 +68,8 @@ import spool  # noqa: E402  (tests/lib/spool.py)
 
 sys.path.insert(0, HERE)
 from postfixconf import base_main_cf, base_master_cf  # noqa: E402
+# builddir() and program() are part of this module's interface too.
+from milterhost import MilterHost, builddir, program  # noqa: E402,F401
 
 CONTRIB = os.path.join(SRCDIR, "contrib", "postfix")
 RECIPE_DIR = "/etc/postfix/partner-relay"
@@ -93,17 +93,6 @@ def require_root_and_postfix():
     if why:
         print("SKIP: " + why, flush=True)
         sys.exit(SKIP)
-
-
-def builddir():
-    """The top build directory (Automake env, PRM_BUILDDIR, else srcdir)."""
-    return (os.environ.get("PRM_BUILDDIR") or os.environ.get("abs_top_builddir")
-            or SRCDIR)
-
-
-def program(name):
-    """Path of one of our built programs (src/NAME in the build tree)."""
-    return os.path.join(builddir(), "src", name)
 
 
 def free_port():
@@ -176,8 +165,10 @@ class Partner:
         return "\n".join(lines) + "\n"
 
 
-class Instance:
+class Instance(MilterHost):
     """A private Postfix + fake relays + milter in one temporary directory."""
+
+    LEAK_FILES = ("milter.log", "maillog", "tokend.log")
 
     def __init__(self, name, milter=True, config_extra=""):
         self.name = name
@@ -211,10 +202,6 @@ class Instance:
                        users={GLOBAL_USER: GLOBAL_PASS}, require_auth=True)
 
     # -- paths and environment ------------------------------------------------
-
-    def path(self, *parts):
-        """A path inside the instance directory."""
-        return os.path.join(self.dir, *parts)
 
     def env(self):
         """Environment for Postfix tools: MAIL_CONFIG = our config dir."""
@@ -329,14 +316,6 @@ class Instance:
         pw = pwd.getpwnam(MILTER_USER)
         os.chown(path, pw.pw_uid, pw.pw_gid)
 
-    def _write(self, rel, text, mode):
-        """Write TEXT to a file inside the instance with MODE."""
-        path = self.path(rel)
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(path, mode)
-        return path
-
     def recipe(self, fname):
         """A contrib/postfix file with the instance's paths and ports."""
         with open(os.path.join(CONTRIB, fname), encoding="utf-8") as f:
@@ -430,15 +409,6 @@ class Instance:
             raise RuntimeError("Postfix did not listen:\n" + self.maillog()[-3000:])
         return self
 
-    @staticmethod
-    def _listening(port):
-        """Does something accept TCP on 127.0.0.1:PORT?"""
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return True
-        except OSError:
-            return False
-
     def _master_alive(self):
         """Is the instance's master(8) process (per its pid file) running?"""
         try:
@@ -448,24 +418,6 @@ class Instance:
             return True
         except (OSError, ValueError):
             return False
-
-    def start_milter(self):
-        """Start partner-relay-milter in the foreground; wait for its port."""
-        log = open(self.path("milter.log"), "ab")
-        self.milter_proc = subprocess.Popen(
-            [program("partner-relay-milter"), "-f", "-c", self.path("milter.conf")],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-        log.close()
-        up = spool.wait_for(lambda: self.milter_proc.poll() is not None or
-                            self._listening(self.ports["milter"]), 15, 0.05)
-        if not up or self.milter_proc.poll() is not None:
-            raise RuntimeError("milter did not start:\n" + self.read("milter.log")[-3000:])
-
-    def stop_milter(self):
-        """Stop the milter (SIGTERM, then SIGKILL after 10 s)."""
-        if self.milter_proc is not None:
-            spool.stop_server(self.milter_proc, timeout=10)
-            self.milter_proc = None
 
     def update_partners(self):
         """Rewrite partners.conf from self.partners and rerun the tables tool
@@ -482,14 +434,6 @@ class Instance:
             raise RuntimeError("the milter is not running")
         self.milter_proc.send_signal(signal.SIGUSR1)
 
-    def read(self, rel):
-        """Contents of a file in the instance ('' if missing)."""
-        try:
-            with open(self.path(rel), encoding="utf-8", errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
-
     def maillog(self):
         """Postfix's log (maillog_file)."""
         return self.read("maillog")
@@ -505,34 +449,14 @@ class Instance:
             # master exits asynchronously: wait (bounded) until it is gone.
             spool.wait_for(lambda: not self._master_alive(), 10, 0.1)
             self.postfix_up = False
-        self.stop_milter()
-        for r in self.relays.values():
-            spool.stop_server(r.proc)
-        self.relays = {}
-        if self.dir:
-            self._keep_leaks()
-        if self.dir and os.environ.get("PRM_KEEP") != "1":
-            shutil.rmtree(self.dir, ignore_errors=True)
-        elif self.dir:
-            print("kept %s" % self.dir, file=sys.stderr)
-        self.dir = None
+        self.close_common()
 
-    def _keep_leaks(self):
-        """Copy the milter's log, Postfix's maillog or the token broker's log
-        (oauthtest.Tokend) to the build tree
-        (tests/integration/leaked-NAME-FILE.log) when it holds a password,
-        so that tests/secrets_check.py, run last by make check, fails on it
-        although this directory is removed."""
-        secrets = ({p.password for p in self.partners if p.password} | {GLOBAL_PASS}
-                   | {p.oauth.get("oauth_client_secret") for p in self.partners
-                      if p.oauth.get("oauth_client_secret")} | set(self.extra_secrets))
-        for rel in ("milter.log", "maillog", "tokend.log"):
-            text = self.read(rel)
-            if any(s in text for s in secrets):
-                out = os.path.join(builddir(), "tests", "integration",
-                                   "leaked-%s-%s.log" % (self.name, rel.replace(".", "-")))
-                shutil.copyfile(self.path(rel), out)
-                print("a password appeared in %s: copied to %s" % (rel, out), file=sys.stderr)
+    def leak_secrets(self):
+        """What must never appear in milter.log, maillog or the token
+        broker's log (oauthtest.Tokend): passwords, client secrets, tokens."""
+        return ({p.password for p in self.partners if p.password} | {GLOBAL_PASS}
+                | {p.oauth.get("oauth_client_secret") for p in self.partners
+                   if p.oauth.get("oauth_client_secret")} | set(self.extra_secrets))
 
     def __enter__(self):
         return self
@@ -541,38 +465,6 @@ class Instance:
         self.close()
 
     # -- mail -----------------------------------------------------------------
-
-    def send(self, headers, sender="app@platform.example",
-             rcpts=("someone@dest.example",), untrusted=False, body="Hello.\n"):
-        """Submit one message by SMTP; return its unique token.
-
-        HEADERS is a list of (name, value); From, To, Subject, Date and
-        Message-ID are added when missing.  The Subject carries the token.
-        """
-        token = uuid.uuid4().hex[:12]
-        names = {n.lower() for n, _ in headers}
-        hdrs = list(headers)
-        if "from" not in names:
-            hdrs.append(("From", "Platform App <%s>" % sender))
-        if "to" not in names:
-            hdrs.append(("To", rcpts[0]))
-        hdrs.append(("Subject", "test " + token))
-        hdrs.append(("Date", email.utils.formatdate()))
-        hdrs.append(("Message-ID", "<%s@prm-test>" % token))
-        text = "".join("%s: %s\r\n" % hv for hv in hdrs) + "\r\n" + \
-            body.replace("\n", "\r\n")
-        src = ("127.0.0.2", 0) if untrusted else ("127.0.0.1", 0)
-        with smtplib.SMTP("127.0.0.1", self.ports["smtpd"], timeout=30,
-                          source_address=src) as s:
-            s.sendmail(sender, list(rcpts), text.encode("utf-8"))
-        return token
-
-    def arrivals(self, token=None):
-        """Messages the fake relays accepted (those with TOKEN in Subject)."""
-        msgs = spool.read_messages(self.spool_dir)
-        if token is None:
-            return msgs
-        return [m for m in msgs if token in (m.get("subject") or "")]
 
     def auth_events(self):
         """Every AUTH attempt any fake relay saw."""
@@ -585,17 +477,6 @@ class Instance:
             for root, _, files in os.walk(self.path("spool", q)):
                 out.extend(os.path.join(root, f) for f in files)
         return out
-
-    def wait_settled(self, tokens, timeout=60):
-        """Wait until each token arrived somewhere and the queue is empty.
-
-        Returns True when settled, False after TIMEOUT seconds.
-        """
-        def done():
-            got = {t for m in self.arrivals() for t in tokens
-                   if t in (m.get("subject") or "")}
-            return len(got) == len(set(tokens)) and not self.queue_files()
-        return bool(spool.wait_for(done, timeout, 0.2))
 
     def queue_ids(self, token):
         """Postfix queue ids that carried TOKEN's Message-ID (cleanup log)."""

@@ -44,7 +44,6 @@ import grp
 import re
 import shlex
 import shutil
-import subprocess
 import sys
 import unittest
 
@@ -212,16 +211,7 @@ class RecipeInstance(prmtest.Instance):
     def start_milter(self):
         """Start the milter with README's socket mode; wait for the socket."""
         sock = self.milter_socket()[len("local:"):]
-        args = ["-m", README_SOCKET_MODE]
-        log = open(self.path("milter.log"), "ab")
-        self.milter_proc = subprocess.Popen(
-            [prmtest.program("partner-relay-milter"), "-f", "-c", self.path("milter.conf")]
-            + args, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-        log.close()
-        ok = prmtest.spool.wait_for(lambda: self.milter_proc.poll() is not None
-                                    or os.path.exists(sock), 15, 0.05)
-        if not ok or self.milter_proc.poll() is not None:
-            raise RuntimeError("milter did not start:\n" + self.read("milter.log")[-3000:])
+        super().start_milter("-m", README_SOCKET_MODE, ready=lambda: os.path.exists(sock))
 
     def start(self):
         """"No configuration", the README's steps 0, 2 and 5, then the milter."""

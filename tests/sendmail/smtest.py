@@ -22,7 +22,6 @@ import os
 import re
 import shutil
 import signal
-import smtplib
 import subprocess
 import sys
 import tempfile
@@ -98,8 +97,14 @@ include(`{fragment}')dnl
 """
 
 
-class Instance:
-    """Sendmail + fake relays + milter in one temporary directory."""
+class Instance(prmtest.MilterHost):
+    """Sendmail + fake relays + milter in one temporary directory (the
+    directory, relay, milter and mail helpers: prmtest.MilterHost)."""
+
+    SMTP_PORT = "smtp"
+    UNTRUSTED_ADDR = "127.0.0.3"  # the access map lets it relay
+    LEAK_FILES = ("milter.log", "sendmail.log")
+    LEAK_SUBDIR = "sendmail"
 
     def __init__(self, name, root):
         self.name, self.root = name, root
@@ -119,17 +124,6 @@ class Instance:
         atexit_register(self.close)
         spool.make_certs(self.path("certs"))
         self.add_relay("global", users={GLOBAL_USER: GLOBAL_PASS}, host=GLOBAL_ADDR)
-
-    def path(self, *parts):
-        """A path inside the instance directory."""
-        return os.path.join(self.dir, *parts)
-
-    def _write(self, rel, text, mode=0o644):
-        """Write TEXT to a file of the instance."""
-        with open(self.path(rel), "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(self.path(rel), mode)
-        return self.path(rel)
 
     # -- relays and partners --------------------------------------------------
 
@@ -280,27 +274,9 @@ class Instance:
                        "-X", self.path("traffic.log")),
             stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         log.close()
-        if not spool.wait_for(lambda: prmtest.Instance._listening(self.ports["smtp"]), 30, 0.1):
+        if not spool.wait_for(lambda: self._listening(self.ports["smtp"]), 30, 0.1):
             raise RuntimeError("sendmail did not listen:\n" + self.read("sendmail.log"))
         return self
-
-    def start_milter(self):
-        """The milter in the foreground, on its inet port."""
-        log = open(self.path("milter.log"), "ab")
-        self.milter_proc = subprocess.Popen(
-            [program("partner-relay-milter"), "-f", "-c", self.path("milter.conf")],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-        log.close()
-        if not spool.wait_for(lambda: self.milter_proc.poll() is not None or
-                              prmtest.Instance._listening(self.ports["milter"]), 15, 0.05) \
-                or self.milter_proc.poll() is not None:
-            raise RuntimeError("milter did not start:\n" + self.read("milter.log"))
-
-    def stop_milter(self):
-        """Stop the milter by pid."""
-        if self.milter_proc is not None:
-            spool.stop_server(self.milter_proc, timeout=10)
-            self.milter_proc = None
 
     def reload(self):
         """partners.conf rewritten from self.partners, the maps first
@@ -322,74 +298,24 @@ class Instance:
         """The source text of map NAME (routes, authinfo, tls) as written."""
         return self.read(os.path.join("maps", name))
 
-    def read(self, rel):
-        """A file of the instance ('' if missing)."""
-        try:
-            with open(self.path(rel), encoding="utf-8", errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
-
     def close(self):
         """Stop what we started (by pid) and remove the directory."""
         if self.sm_proc is not None:
             spool.stop_server(self.sm_proc, timeout=15)
             self.sm_proc = None
-        self.stop_milter()
-        if self.dir:
-            self._keep_leaks()
-        for r in self.relays.values():
-            spool.stop_server(r.proc)
-        self.relays = {}
-        if self.dir and os.environ.get("PRM_KEEP") != "1":
-            shutil.rmtree(self.dir, ignore_errors=True)
-        elif self.dir:
-            print("kept %s" % self.dir, file=sys.stderr)
-        self.dir = None
+        self.close_common()
 
-    def _keep_leaks(self):
-        """Copy the milter's log and Sendmail's log to the build tree
-        (tests/sendmail/leaked-NAME-FILE.log) when one holds a test
-        password, so that tests/secrets_check.py sees it although this
-        directory is removed. traffic.log (-X) is the transcript of what
-        the relays were sent (AUTH in base64), like the relays' records."""
+    def leak_secrets(self):
+        """What must never appear in milter.log or sendmail.log (copied out
+        by close_common). traffic.log (-X) is the transcript of what the
+        relays were sent (AUTH in base64), like the relays' records: not
+        checked."""
         secrets = {p.password for p in self.partners if p.password} | {GLOBAL_PASS}
         for r in self.relays.values():
             secrets |= {pw for pw in r.users.values() if pw}
-        for rel in ("milter.log", "sendmail.log"):
-            text = self.read(rel)
-            if any(s in text for s in secrets):
-                out = os.path.join(prmtest.builddir(), "tests", "sendmail",
-                                   "leaked-%s-%s.log" % (self.name, rel.replace(".", "-")))
-                shutil.copyfile(self.path(rel), out)
-                print("a password appeared in %s: copied to %s" % (rel, out), file=sys.stderr)
+        return secrets
 
     # -- mail -----------------------------------------------------------------
-
-    def send(self, headers, sender="app@platform.example", rcpts=("someone@dest.example",),
-             untrusted=False, rcpt_options=()):
-        """Submit one message by SMTP; return its token (in the Subject)."""
-        import email.utils
-        import uuid
-        token = uuid.uuid4().hex[:12]
-        hdrs = list(headers)
-        if "from" not in {n.lower() for n, _ in hdrs}:
-            hdrs.append(("From", "Platform App <%s>" % sender))
-        hdrs += [("To", rcpts[0]), ("Subject", "test " + token),
-                 ("Date", email.utils.formatdate()), ("Message-ID", "<%s@prm-test>" % token)]
-        text = "".join("%s: %s\r\n" % hv for hv in hdrs) + "\r\nHello.\r\n"
-        src = ("127.0.0.3", 0) if untrusted else ("127.0.0.1", 0)
-        with smtplib.SMTP("127.0.0.1", self.ports["smtp"], timeout=60,
-                          source_address=src) as s:
-            # Recipients refused while others were taken, as {rcpt: (code, text)}.
-            self.last_refused = s.sendmail(sender, list(rcpts), text.encode(),
-                                           rcpt_options=list(rcpt_options))
-        return token
-
-    def arrivals(self, token=None):
-        """Messages the fake relays accepted (with TOKEN)."""
-        msgs = spool.read_messages(self.spool_dir)
-        return msgs if token is None else [m for m in msgs if token in (m.get("subject") or "")]
 
     def queue_files(self):
         """Queue control files left in the private queue."""
@@ -397,10 +323,7 @@ class Instance:
 
     def wait_settled(self, tokens, timeout=90):
         """Until each token arrived and the queue is empty; True when so."""
-        def done():
-            got = {t for m in self.arrivals() for t in tokens if t in (m.get("subject") or "")}
-            return len(got) == len(set(tokens)) and not self.queue_files()
-        return bool(spool.wait_for(done, timeout, 0.2))
+        return super().wait_settled(tokens, timeout)
 
     def diagnostics(self):
         """Logs for a failed assertion."""
