@@ -34,6 +34,10 @@ own partner-relay-sync daemon (interval 2 s; host A reads through its own
   - without [sync] grace, removed partners' SASL entries last Postfix's
     maximal_queue_lifetime; the token broker (a real partner-relay-tokend
     on host B) reloads on every publication;
+  - the role logs in with scram-sha-256: host A with the password in its
+    DSN, host B through a libpq service file (PGSERVICEFILE) naming a
+    passfile readable only by the milter's user and a host list whose
+    first entry is down;
   - every sync log line is key=value; no partner password and no DSN
     password (host A's DSN has one) in any log or output, -n included,
     even for a DSN libpq cannot parse.
@@ -63,8 +67,10 @@ import pgtmp  # noqa: E402
 import spool  # noqa: E402
 
 INTERVAL = 2
-# Host A's DSN carries a password (the private server trusts the socket and
-# never asks for it): it must never reach a log or an output.
+# The sync's role logs in with a password (scram-sha-256 in pg_hba.conf):
+# host A has it in its DSN (it must never reach a log or an output), host
+# B in a libpq passfile owned by the milter's user (the database side runs
+# as that user), with a host list whose first entry is down.
 DSN_PW = "dsn-conn-secret-pw"
 APP = "app@platform.example"
 SCHEMA = os.path.join(prmtest.SRCDIR, "contrib", "postgresql", "schema.sql")
@@ -80,8 +86,9 @@ BEGIN
 END; $$;
 GRANT USAGE ON SCHEMA partner_relay_test TO partner_relay_sync;
 GRANT SELECT ON partner_relay_test.slow TO partner_relay_sync;
-ALTER ROLE partner_relay_sync LOGIN;
-"""
+ALTER ROLE partner_relay_sync LOGIN PASSWORD '%s';
+SELECT pg_reload_conf();
+""" % DSN_PW
 GATE_QUERY = "SELECT * FROM partner_relay.partners WHERE partner_relay_test.gate(id)"
 PG = None
 HOSTS = {}    # "a"/"b" -> Instance
@@ -98,16 +105,22 @@ def sync_conf_extra(inst, name, query):
     return ("pidfile = %s\n[sync]\ndsn = %s\ninterval = %d\nstate_dir = %s\n"
             "tables_dir = %s\nstats_file = %s\nhost = %s\n%s%s" % (
                 inst.path("milter.pid"),
-                PG.dsn(user="partner_relay_sync") + (" password=" + DSN_PW if name == "a" else ""),
+                PG.dsn(user="partner_relay_sync") + " password=" + DSN_PW if name == "a" else
+                "service=partner_relay",
                 INTERVAL,
                 inst.path("sync-state"), inst.path("tables"), inst.path("sync.prom"),
                 name, "query = %s\n" % query if query else "", tokend))
 
 
+def sync_env(inst):
+    """INST's environment plus its libpq service file (host B uses one)."""
+    return dict(inst.env(), PGSERVICEFILE=inst.path("pg_service.conf"))
+
+
 def sync_cmd(inst, *args):
     """Run partner-relay-sync once for INST; the CompletedProcess."""
     return subprocess.run([prmtest.program("partner-relay-sync"), "-c", inst.path("milter.conf")]
-                          + list(args), env=inst.env(), stdout=subprocess.PIPE,
+                          + list(args), env=sync_env(inst), stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, timeout=120)
 
 
@@ -117,7 +130,7 @@ def start_sync(name):
     log = open(inst.path("sync.log"), "ab")
     SYNCS[name] = subprocess.Popen(
         [prmtest.program("partner-relay-sync"), "-f", "-c", inst.path("milter.conf")],
-        env=inst.env(), stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        env=sync_env(inst), stdin=subprocess.DEVNULL, stdout=log, stderr=log)
     log.close()
 
 
@@ -218,6 +231,11 @@ def set_up():
     PG = pgtmp.Server(os.path.join(TMP, "pg")).start()
     PG.psql_file(SCHEMA)
     PG.psql_file(SCHEMA)  # idempotent
+    hba = os.path.join(PG.data, "pg_hba.conf")
+    with open(hba) as f:
+        rules = f.read()
+    with open(hba, "w") as f:  # before the trust lines: the first match wins
+        f.write("local all partner_relay_sync scram-sha-256\n" + rules)
     PG.psql(GATE_SQL)
     for name in ("a", "b"):
         inst = prmtest.Instance("sync-" + name)
@@ -225,6 +243,16 @@ def set_up():
         if name == "b":  # the partner relays run in host A, with A's test CA
             inst.relay_cafile = HOSTS["a"].relay_cafile
         HOSTS[name] = inst.start()
+        if name == "b":  # a libpq service file: a DSN too long for one config line
+            with open(inst.path("pg_service.conf"), "w") as f:
+                f.write("[partner_relay]\nhost=%s/no-replica,%s\nport=%d\ndbname=postgres\n"
+                        "user=partner_relay_sync\npassfile=%s\n"
+                        % (TMP, PG.sock, PG.port, inst.path("pgpass")))
+            with open(inst.path("pgpass"), "w") as f:
+                f.write("*:*:*:partner_relay_sync:%s\n" % DSN_PW)
+            os.chmod(inst.path("pgpass"), 0o600)
+            pw = pwd.getpwnam(prmtest.MILTER_USER)
+            os.chown(inst.path("pgpass"), pw.pw_uid, pw.pw_gid)
     a = HOSTS["a"]
     for pid in ("acme", "beta", "gamma", "delta", "echo"):
         P[pid] = a.add_partner(Partner(pid))
@@ -319,6 +347,14 @@ class SyncTest(unittest.TestCase):
                 self.assertIn("[sync] dsn: not a valid libpq connection string", outs[1])
 
     def test_01_hosts_converge_and_route(self):
+        # The role needs its password (host B got it from the passfile).
+        r = subprocess.run([os.path.join(PG.bindir, "psql"), "-X", "-w", "-A", "-t", "-d",
+                            PG.dsn(user="partner_relay_sync"), "-c", "SELECT 'logged' || 'in'"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           stdin=subprocess.DEVNULL, timeout=30,
+                           env=dict(os.environ, PGPASSFILE="/nonexistent"))
+        self.assertNotIn("loggedin", r.stdout)
+        self.assertIn("password", r.stdout)
         v = db_version()
         self.assertTrue(wait_applied("ab", v), "got %s, want both at %d\n%s"
                         % ({n: applied(n) for n in "ab"}, v, self.diag()))
