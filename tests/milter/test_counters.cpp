@@ -12,6 +12,7 @@
 
 #include "core/counters.hpp"
 #include "core/decide.hpp"
+#include "unit/runner.hpp"   // first: <fstream> before check.h's "fail" macro
 #include "unit/helpers.hpp"  // includes <check.h> after the standard headers
 
 using namespace prm;
@@ -247,9 +248,5 @@ int main() {
     tcase_add_test(tc, test_shadow_and_alert_gauges);
     tcase_add_test(tc, test_threads_create_series_concurrently);
     suite_add_tcase(s, tc);
-    SRunner* sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return prm::test::run_suites({s});
 }

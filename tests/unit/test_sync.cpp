@@ -15,7 +15,7 @@
 #include "sync/plan.hpp"
 #include "sync/rows.hpp"
 
-#include <check.h>  // last: it defines a fail() macro
+#include "runner.hpp"  // last: check.h defines a fail() macro
 
 using namespace prm;
 
@@ -310,9 +310,5 @@ int main() {
     tcase_add_test(tc, log_values);
     tcase_add_test(tc, backoff_doubles_to_cap);
     suite_add_tcase(s, tc);
-    SRunner* sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return prm::test::run_suites({s});
 }

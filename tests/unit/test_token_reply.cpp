@@ -10,7 +10,7 @@
 
 #include "oauth/fetch.hpp"
 
-#include <check.h>  // last: it defines a fail() macro
+#include "runner.hpp"  // last: check.h defines a fail() macro
 
 using prm::oauth::FetchResult;
 using prm::oauth::parse_token_reply;
@@ -121,9 +121,5 @@ int main() {
     tcase_add_test(tc, missing_fields);
     tcase_add_test(tc, wrong_types);
     suite_add_tcase(s, tc);
-    SRunner* sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return prm::test::run_suites({s});
 }
