@@ -626,14 +626,20 @@ def expect_host_free(out):
 
 
 def main():
+    return run_cases(Env, CASES + [case_password_never_printed])
+
+
+def run_cases(make_env, cases):
+    """Run CASES (functions case_NAME(env)) against one make_env(); print
+    PASS or FAIL per case and "N passed, N failed"; the exit status."""
     if not os.access(PROBE, os.X_OK):
         print("FAIL: probe binary %s not found (set PROBE)" % PROBE)
         print("0 passed, 1 failed")
         return 1
-    env = Env()
+    env = make_env()
     passed = failed = 0
     try:
-        for case in CASES + [case_password_never_printed]:
+        for case in cases:
             name = case.__name__[5:]
             try:
                 case(env)

@@ -32,7 +32,6 @@ import socket
 import subprocess
 import sys
 import time
-import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -475,28 +474,7 @@ def case_no_secret_or_token_printed(env):
 
 
 def main():
-    if not os.access(tp.PROBE, os.X_OK):
-        print("FAIL: probe binary %s not found (set PROBE)" % tp.PROBE)
-        print("0 passed, 1 failed")
-        return 1
-    env = OAuthEnv()
-    passed = failed = 0
-    try:
-        for case in CASES + [case_no_secret_or_token_printed]:
-            name = case.__name__[5:]
-            try:
-                case(env)
-                passed += 1
-                print("PASS: %s" % name)
-            except Exception as e:  # a broken case must not stop the others
-                failed += 1
-                detail = str(e) if isinstance(e, AssertionError) else traceback.format_exc()
-                print("FAIL: %s: %s" % (name, detail))
-            sys.stdout.flush()
-    finally:
-        env.close()
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return tp.run_cases(OAuthEnv, CASES + [case_no_secret_or_token_printed])
 
 
 if __name__ == "__main__":
