@@ -278,6 +278,9 @@ def tearDownModule():
             proc.kill()
             proc.wait(5)
     leaks = []
+    for name, inst in HOSTS.items():  # SIGTERM cancelled the database child's wait
+        if "event=stopping" not in inst.read("sync.log"):
+            leaks.append("host %s: the sync did not log event=stopping" % name)
     secrets = {p.password for p in P.values()} | {"acme2-secret-pw", "beta-huge-secret-pw", DSN_PW}
     for name, inst in HOSTS.items():
         text = inst.read("sync.log")
@@ -657,7 +660,13 @@ class SyncTest(unittest.TestCase):
             self.assertGreater(len(lines), 5, n)
             bad = [l for l in lines if not line_re.match(l)]
             self.assertEqual(bad, [], "host %s: lines not key=value" % n)
+        # SIGUSR1 while the daemon waits (its database child is in the
+        # wait): the configuration is read again, the dsn logged redacted.
+        SYNCS["a"].send_signal(signal.SIGUSR1)
+        self.assertTrue(pgtmp.wait_for(lambda: "event=config-reloaded" in HOSTS["a"].read("sync.log"),
+                                       15), self.diag())
         log = HOSTS["a"].read("sync.log")
+        self.assertRegex(log, r'event=config-reloaded dsn=".*password=\(hidden\)"')
         self.assertNotIn(DSN_PW, log)
         self.assertRegex(log, r'(?m)event=starting .*dsn="host=\S+ port=\d+ dbname=postgres '
                               r'user=partner_relay_sync password=\(hidden\)"$')
