@@ -34,12 +34,19 @@ Contract:
     equal to every token the endpoint issued for USER's client that the
     test has not declared expired (expire_all_but(token)), polling in a
     thread, as Microsoft 365 accepts any unexpired token.
+  - OAuthChecks is a mixin for unittest cases on one Instance (cls.inst):
+    send(partner) in an eligible category, settle(tokens), at_partner(),
+    at_global(), xoauth2_events(since); failures print diagnostics().
+  - partner_oauth_deferred(inst) holds partner-oauth mail in the queue
+    (defer_transports) while its block runs; flush_queue(inst) then
+    releases it (postqueue -f).
   - Every token handed out is added to inst.extra_secrets, so a token in
     Postfix's, the milter's or the broker's log is caught like a password.
 
 Thread safety: none; one Instance per test process.  Standard library only.
 """
 
+import contextlib
 import json
 import os
 import pwd
@@ -359,3 +366,64 @@ def lookup(sock_path, key, name="xoauth2", timeout=10):
     if not n.isdigit() or rest[int(n):int(n) + 1] != b",":
         return "ERROR not a netstring: %r" % buf[:40]
     return rest[:int(n)].decode()
+
+
+# A category every partner of these tests takes (X-Email-Category).
+ELIGIBLE = [("X-Email-Category", "verification-link")]
+
+
+class OAuthChecks:
+    """Assertions of the OAuth2 test cases on self.inst (a mixin)."""
+
+    def diagnostics(self):
+        """What a failed assertion prints."""
+        return self.inst.diagnostics()
+
+    def send(self, partner):
+        """One message for PARTNER in an eligible category; its token."""
+        return self.inst.send([("X-Partner-Id", partner.id)] + ELIGIBLE)
+
+    def settle(self, tokens, timeout=90):
+        """Fail unless every message of TOKENS arrived and the queue emptied."""
+        self.assertTrue(self.inst.wait_settled(tokens, timeout),
+                        "not settled:\n" + self.diagnostics())
+
+    def at_partner(self, tok, partner):
+        """Fail unless TOK arrived once at PARTNER's relay with its sender
+        and login; the arrival."""
+        problems = self.inst.check_arrival(tok, partner.relay, partner.sender,
+                                           partner.sender, partner.username)
+        self.assertFalse(problems, "\n".join(problems) + "\n" + self.diagnostics())
+        return self.inst.arrivals(tok)[0]
+
+    def at_global(self, tok):
+        """Fail unless TOK arrived once at the global relay, platform From."""
+        problems = self.inst.check_arrival(tok, "global", prmtest.FALLBACK_SENDER,
+                                           prmtest.FALLBACK_SENDER, prmtest.GLOBAL_USER)
+        self.assertFalse(problems, "\n".join(problems) + "\n" + self.diagnostics())
+
+    def xoauth2_events(self, since):
+        """The XOAUTH2 logins any relay saw since SINCE (time.time())."""
+        return [e for e in self.inst.auth_events()
+                if e["mech"] == "XOAUTH2" and e["time"] >= since]
+
+
+@contextlib.contextmanager
+def partner_oauth_deferred(inst):
+    """Postfix holds partner-oauth mail (defer_transports) inside the block;
+    lifted after it, even on failure.  Call flush_queue() next."""
+    prmtest.run(["postconf", "-c", inst.path("etc"), "-e",
+                 "defer_transports = partner-oauth"], env=inst.env())
+    prmtest.run(["postfix", "-c", inst.path("etc"), "reload"], env=inst.env())
+    try:
+        yield
+    finally:
+        prmtest.run(["postconf", "-c", inst.path("etc"), "-e", "defer_transports ="],
+                    env=inst.env())
+        prmtest.run(["postfix", "-c", inst.path("etc"), "reload"], env=inst.env())
+
+
+def flush_queue(inst):
+    """postqueue -f: postconf(5) says a defer_transports message waits for
+    "sendmail -q or equivalent" (seen waiting past 90 s under load)."""
+    prmtest.run(["postqueue", "-c", inst.path("etc"), "-f"], env=inst.env())

@@ -41,10 +41,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import prmtest  # noqa: E402
 import oauthtest  # noqa: E402
 
-ELIGIBLE = [("X-Email-Category", "verification-link")]
 
-
-class OAuthTokend(unittest.TestCase):
+class OAuthTokend(oauthtest.OAuthChecks, unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
@@ -88,30 +86,8 @@ class OAuthTokend(unittest.TestCase):
 
     # -- helpers --------------------------------------------------------------
 
-    def send(self, partner):
-        return self.inst.send([("X-Partner-Id", partner.id)] + ELIGIBLE)
-
-    def settle(self, tokens, timeout=90):
-        self.assertTrue(self.inst.wait_settled(tokens, timeout),
-                        "not settled:\n" + self.diagnostics())
-
     def diagnostics(self):
         return self.inst.diagnostics() + "\n--- tokend.log (tail)\n" + self.tokend.log()[-2000:]
-
-    def at_partner(self, tok, partner):
-        problems = self.inst.check_arrival(tok, partner.relay, partner.sender,
-                                           partner.sender, partner.username)
-        self.assertFalse(problems, "\n".join(problems) + "\n" + self.diagnostics())
-        return self.inst.arrivals(tok)[0]
-
-    def at_global(self, tok):
-        problems = self.inst.check_arrival(tok, "global", prmtest.FALLBACK_SENDER,
-                                           prmtest.FALLBACK_SENDER, prmtest.GLOBAL_USER)
-        self.assertFalse(problems, "\n".join(problems) + "\n" + self.diagnostics())
-
-    def xoauth2_events(self, since):
-        return [e for e in self.inst.auth_events()
-                if e["mech"] == "XOAUTH2" and e["time"] >= since]
 
     def issued(self):
         return [t for t, _ in self.endpoint.issued(self.client_id)]
@@ -219,10 +195,7 @@ class OAuthTokend(unittest.TestCase):
 
     def test_4_token_expires_while_queued(self):
         inst = self.inst
-        prmtest.run(["postconf", "-c", inst.path("etc"), "-e",
-                     "defer_transports = partner-oauth"], env=inst.env())
-        prmtest.run(["postfix", "-c", inst.path("etc"), "reload"], env=inst.env())
-        try:
+        with oauthtest.partner_oauth_deferred(inst):
             tok = self.send(self.contoso)
             self.assertTrue(prmtest.spool.wait_for(
                 lambda: "(deferred transport)" in inst.maillog(), 30, 0.2), self.diagnostics())
@@ -237,14 +210,8 @@ class OAuthTokend(unittest.TestCase):
             self.assertNotEqual(new, queued_with)
             self.sync.expire_all_but(new)       # the relay refuses every older token
             self.assertEqual(inst.arrivals(tok), [])
-        finally:
-            prmtest.run(["postconf", "-c", inst.path("etc"), "-e", "defer_transports ="],
-                        env=inst.env())
-            prmtest.run(["postfix", "-c", inst.path("etc"), "reload"], env=inst.env())
-        # postconf(5): a defer_transports message waits for "sendmail -q or
-        # equivalent" (test_oauth_wiring saw it wait past 90 s under load).
         t0 = time.time()
-        prmtest.run(["postqueue", "-c", inst.path("etc"), "-f"], env=inst.env())
+        oauthtest.flush_queue(inst)
         self.settle([tok])
         self.at_partner(tok, self.contoso)
         self.assertEqual([(e["token"], e["ok"]) for e in self.xoauth2_events(t0)], [(new, True)])

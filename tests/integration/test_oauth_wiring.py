@@ -37,12 +37,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import prmtest  # noqa: E402
 import oauthtest  # noqa: E402
 
-ELIGIBLE = [("X-Email-Category", "verification-link")]
 TOKEN1 = "eyJ0eXAiOiJKV1QiLCJub25jZSI6IjEifQ." + "A1" * 1000 + ".sig1"
 TOKEN2 = "eyJ0eXAiOiJKV1QiLCJub25jZSI6IjIifQ." + "B2" * 1000 + ".sig2"
 
 
-class OAuthWiring(unittest.TestCase):
+class OAuthWiring(oauthtest.OAuthChecks, unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
@@ -68,28 +67,6 @@ class OAuthWiring(unittest.TestCase):
     def setUp(self):
         self.m365.set_fault("none")
         self.broker.set_mode("ok")
-
-    def send(self, partner):
-        return self.inst.send([("X-Partner-Id", partner.id)] + ELIGIBLE)
-
-    def settle(self, tokens, timeout=90):
-        self.assertTrue(self.inst.wait_settled(tokens, timeout),
-                        "not settled:\n" + self.inst.diagnostics())
-
-    def at_partner(self, tok, partner):
-        problems = self.inst.check_arrival(tok, partner.relay, partner.sender,
-                                           partner.sender, partner.username)
-        self.assertFalse(problems, "\n".join(problems) + "\n" + self.inst.diagnostics())
-        return self.inst.arrivals(tok)[0]
-
-    def at_global(self, tok):
-        problems = self.inst.check_arrival(tok, "global", prmtest.FALLBACK_SENDER,
-                                           prmtest.FALLBACK_SENDER, prmtest.GLOBAL_USER)
-        self.assertFalse(problems, "\n".join(problems) + "\n" + self.inst.diagnostics())
-
-    def xoauth2_events(self, since):
-        return [e for e in self.inst.auth_events()
-                if e["mech"] == "XOAUTH2" and e["time"] >= since]
 
     def no_leaks(self):
         self.assertFalse(self.inst.leaked_passwords([self.acme]))
@@ -176,10 +153,7 @@ class OAuthWiring(unittest.TestCase):
         # token expire (the relay now takes only TOKEN2, the broker has it),
         # then release: the queued mail goes out with the new token.
         inst = self.inst
-        prmtest.run(["postconf", "-c", inst.path("etc"), "-e",
-                     "defer_transports = partner-oauth"], env=inst.env())
-        prmtest.run(["postfix", "-c", inst.path("etc"), "reload"], env=inst.env())
-        try:
+        with oauthtest.partner_oauth_deferred(inst):
             tok = self.send(self.contoso)
             self.assertTrue(prmtest.spool.wait_for(
                 lambda: "(deferred transport)" in inst.maillog(), 30, 0.2),
@@ -187,14 +161,8 @@ class OAuthWiring(unittest.TestCase):
             self.assertEqual(inst.arrivals(tok), [])
             oauthtest.accept_token(self.inst, self.m365, self.contoso.username, TOKEN2)   # TOKEN1 expired
             self.broker.set_token(self.contoso.sender, self.contoso.username, TOKEN2)
-        finally:
-            prmtest.run(["postconf", "-c", inst.path("etc"), "-e", "defer_transports ="],
-                        env=inst.env())
-            prmtest.run(["postfix", "-c", inst.path("etc"), "reload"], env=inst.env())
-        # postconf(5): a defer_transports message waits for "sendmail -q or
-        # equivalent"; on a loaded machine it was seen to wait past 90 s.
         t0 = time.time()
-        prmtest.run(["postqueue", "-c", inst.path("etc"), "-f"], env=inst.env())
+        oauthtest.flush_queue(inst)
         self.settle([tok])
         self.at_partner(tok, self.contoso)
         self.assertEqual([e["token"] for e in self.xoauth2_events(t0)], [TOKEN2])
