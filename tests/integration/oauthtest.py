@@ -40,6 +40,8 @@ Contract:
   - partner_oauth_deferred(inst) holds partner-oauth mail in the queue
     (defer_transports) while its block runs; flush_queue(inst) then
     releases it (postqueue -f).
+  - main() runs the calling test file's unittest cases (SKIP 77 unless
+    root and Postfix) and prints "N passed, N failed" last.
   - Every token handed out is added to inst.extra_secrets, so a token in
     Postfix's, the milter's or the broker's log is caught like a password.
 
@@ -55,6 +57,7 @@ import socket
 import subprocess
 import sys
 import threading
+import unittest
 
 import prmtest
 
@@ -427,3 +430,13 @@ def flush_queue(inst):
     """postqueue -f: postconf(5) says a defer_transports message waits for
     "sendmail -q or equivalent" (seen waiting past 90 s under load)."""
     prmtest.run(["postqueue", "-c", inst.path("etc"), "-f"], env=inst.env())
+
+
+def main():
+    """Run the unittest cases of the __main__ module (exit 77 unless root
+    and Postfix); "N passed, N failed" last; exit 1 on any failure."""
+    prmtest.require_root_and_postfix()
+    r = unittest.main(module="__main__", exit=False, verbosity=2).result
+    failed = len(r.failures) + len(r.errors)
+    print("%d passed, %d failed" % (r.testsRun - failed - len(r.skipped), failed))
+    sys.exit(0 if r.wasSuccessful() else 1)

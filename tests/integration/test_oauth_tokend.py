@@ -219,8 +219,4 @@ class OAuthTokend(oauthtest.OAuthChecks, unittest.TestCase):
 
 
 if __name__ == "__main__":
-    prmtest.require_root_and_postfix()
-    r = unittest.main(exit=False, verbosity=2).result
-    failed = len(r.failures) + len(r.errors)
-    print("%d passed, %d failed" % (r.testsRun - failed - len(r.skipped), failed))
-    sys.exit(0 if r.wasSuccessful() else 1)
+    oauthtest.main()
