@@ -53,7 +53,6 @@ import json
 import os
 import pwd
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -347,28 +346,8 @@ class RelaySync:
 
 
 def lookup(sock_path, key, name="xoauth2", timeout=10):
-    """One socketmap request (netstring "NAME KEY"); the reply's payload
-    ("OK ...", "TEMP ..."), or "ERROR ..." when the socket fails."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    try:
-        s.connect(sock_path)
-        req = ("%s %s" % (name, key)).encode()
-        s.sendall(b"%d:%s," % (len(req), req))
-        buf = b""
-        while b":" not in buf or len(buf) < buf.index(b":") + 2 + int(buf.split(b":")[0]):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-    except (OSError, ValueError) as e:
-        return "ERROR %s" % e
-    finally:
-        s.close()
-    n, _, rest = buf.partition(b":")
-    if not n.isdigit() or rest[int(n):int(n) + 1] != b",":
-        return "ERROR not a netstring: %r" % buf[:40]
-    return rest[:int(n)].decode()
+    """One socketmap request, as smtp(8) sends it (spool.socketmap_lookup)."""
+    return spool.socketmap_lookup(sock_path, key, name, timeout)
 
 
 # A category every partner of these tests takes (X-Email-Category).

@@ -14,6 +14,10 @@ Contract:
       -> (Popen, port); raises RuntimeError (with the server's log) if the
       server does not become ready in time.
   stop_server(p, timeout=5) -> exit status; SIGTERM, then SIGKILL.
+  socketmap_lookup(sock_path, key, name="xoauth2", timeout=10) -> the reply
+      payload ("OK ...", "TEMP ...") of one socketmap request, as smtp(8)
+      sends it (to fakesocketmap.py or partner-relay-tokend); "ERROR ..."
+      when the socket fails or the reply is not a netstring.
 
 Standard library only.  Safe to import from any test (no side effects).
 """
@@ -22,6 +26,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -164,3 +169,28 @@ def stop_server(p, timeout=5):
             p.kill()
             p.wait()
     return p.returncode
+
+
+def socketmap_lookup(sock_path, key, name="xoauth2", timeout=10):
+    """One socketmap request (netstring "NAME KEY"); the reply's payload,
+    or "ERROR ..." (see the header)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect(sock_path)
+        req = ("%s %s" % (name, key)).encode()
+        s.sendall(b"%d:%s," % (len(req), req))
+        buf = b""
+        while b":" not in buf or len(buf) < buf.index(b":") + 2 + int(buf.split(b":")[0]):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+    except (OSError, ValueError) as e:
+        return "ERROR %s" % e
+    finally:
+        s.close()
+    n, _, rest = buf.partition(b":")
+    if not n.isdigit() or rest[int(n):int(n) + 1] != b",":
+        return "ERROR not a netstring: %r" % buf[:40]
+    return rest[:int(n)].decode()

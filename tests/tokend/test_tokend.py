@@ -21,7 +21,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -29,6 +28,8 @@ import tempfile
 import time
 
 TESTLIB = os.environ.get("TESTLIB") or os.path.join(os.path.dirname(__file__), "..", "lib")
+sys.path.insert(0, TESTLIB)
+import spool  # noqa: E402  (tests/lib/spool.py)
 TOKEND = os.environ.get("TOKEND", "")
 SCOPE = "https://outlook.office365.com/.default"
 # Test values only.
@@ -55,27 +56,12 @@ def wait_for(pred, seconds, step=0.1):
 
 
 def lookup(sock_path, key, name="xoauth2"):
-    """One socketmap request; the reply payload ("OK ...", "TEMP ...")."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(10)
-    try:
-        s.connect(sock_path)
-        req = ("%s %s" % (name, key)).encode()
-        s.sendall(b"%d:%s," % (len(req), req))
-        buf = b""
-        while b":" not in buf or len(buf) < buf.index(b":") + 2 + int(buf.split(b":")[0]):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-    except OSError as e:
-        return "ERROR %s" % e
-    finally:
-        s.close()
-    n, rest = buf.split(b":", 1)
-    if rest[int(n):int(n) + 1] != b",":
-        check(False, "reply is a netstring: %r" % buf[:40])
-    return rest[:int(n)].decode()
+    """One socketmap request; the reply payload ("OK ...", "TEMP ...");
+    a reply that is not a netstring is a failure."""
+    reply = spool.socketmap_lookup(sock_path, key, name)
+    if reply.startswith("ERROR not a netstring"):
+        check(False, "reply is a netstring: " + reply)
+    return reply
 
 
 class Env:
@@ -237,17 +223,24 @@ def scenario(env):
 
 
 def main():
+    return run(Env, scenario, 20)
+
+
+def run(make_env, scenario_fn, tail):
+    """SKIP (77) without the broker; else scenario_fn(make_env()), then
+    stop it all; on a failure keep the directory and print the broker's
+    last TAIL log lines. The exit status."""
     if not TOKEND or not os.access(TOKEND, os.X_OK):
         print("SKIP: TOKEND not built")
         return 77
-    env = Env()
+    env = make_env()
     try:
-        scenario(env)
+        scenario_fn(env)
     finally:
         env.stop()
         if FAILURES:
             print("kept %s" % env.dir)
-            sys.stdout.write("".join("  " + l + "\n" for l in env.log().splitlines()[-20:]))
+            sys.stdout.write("".join("  " + l + "\n" for l in env.log().splitlines()[-tail:]))
         else:
             shutil.rmtree(env.dir, ignore_errors=True)
     return 1 if FAILURES else 0

@@ -23,7 +23,6 @@ No secret, token or reply body in the broker's log.
 Environment: TOKEND, TESTLIB (as test_tokend.py). Root not needed. About 30 s.
 """
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -32,7 +31,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_tokend import FAILURES, TESTLIB, TOKEND, check, lookup, wait_for  # noqa: E402
+import test_tokend  # noqa: E402
+from test_tokend import TESTLIB, TOKEND, check, lookup, wait_for  # noqa: E402
 
 SECRET = "fault-s3cret+&=/value"  # test value only
 CLIENT = "fault-app"
@@ -260,20 +260,7 @@ def scenario(env):
 
 
 def main():
-    if not TOKEND or not os.access(TOKEND, os.X_OK):
-        print("SKIP: TOKEND not built")
-        return 77
-    env = Env()
-    try:
-        scenario(env)
-    finally:
-        env.stop()
-        if FAILURES:
-            print("kept %s" % env.dir)
-            sys.stdout.write("".join("  " + l + "\n" for l in env.log().splitlines()[-30:]))
-        else:
-            shutil.rmtree(env.dir, ignore_errors=True)
-    return 1 if FAILURES else 0
+    return test_tokend.run(Env, scenario, 30)
 
 
 if __name__ == "__main__":
