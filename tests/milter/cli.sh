@@ -189,23 +189,7 @@ test -f "$d/plain-file" && ok "plain file not removed" || notok "plain file remo
 # A stale socket (nobody listening) is replaced; a live one is refused.
 "${PYTHON3:-python3}" -c "import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])" "$d/stale.sock"
 test -S "$d/stale.sock" && ok "stale socket prepared" || notok "stale socket not prepared"
-start_daemon() {  # start_daemon LOG ARGS...: background daemon, waits for its socket
-    log=$1; shift
-    "$M" "$@" > "$log" 2>&1 &
-    pids="$pids $!"; dpid=$!
-    i=0
-    while ! grep -q "NOQUEUE: starting" "$log"; do
-        kill -0 "$dpid" 2>/dev/null || return 1
-        i=$((i + 1)); [ $i -gt 200 ] && return 1
-        sleep 0.1
-    done
-}
-# stop_daemon PID: SIGTERM, bounded wait, exit status in $?
-stop_daemon() {
-    kill -TERM "$1"; i=0
-    while kill -0 "$1" 2>/dev/null; do i=$((i + 1)); [ $i -gt 300 ] && return 99; sleep 0.1; done
-    wait "$1"
-}
+. "$srcdir/daemon.sh"  # start_daemon LOG ARGS..., stop_daemon PID
 # socket_mode in the configuration; -m overrides it.
 printf 'socket_mode = 0640\n' > "$d/mode.add"
 sed "/^\[milter\]/r $d/mode.add" "$d/test.conf" > "$d/mode.conf"

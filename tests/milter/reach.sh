@@ -82,17 +82,7 @@ contains "-n: inactive partner status" "$out" "globex: inactive: missing passwor
 # Both daemons run at once: a stop costs libmilter's poll interval (~4 s).
 pids=""
 cleanup() { for p in $pids; do kill -KILL "$p" 2>/dev/null; done; rm -rf "$d"; }
-start_daemon() {  # start_daemon LOG ARGS...: background daemon, waits for its start line
-    log=$1; shift
-    "$M" "$@" > "$log" 2>&1 &
-    dpid=$!; pids="$pids $dpid"
-    i=0
-    while ! grep -q "NOQUEUE: starting" "$log"; do
-        kill -0 "$dpid" 2>/dev/null || return 1
-        i=$((i + 1)); [ $i -gt 200 ] && return 1
-        sleep 0.1
-    done
-}
+. "${srcdir:-$(dirname "$0")}/daemon.sh"  # start_daemon LOG ARGS...
 if start_daemon "$d/bad.log" -c "$d/bad.conf" -f -R; then
     contains "daemon: logs the 0700 directory" "$d/bad.log" "$d/bad.conf: [milter] socket: Postfix cannot connect to the milter: user postfix"
     contains "daemon: logs the 0600 socket it made" "$d/bad.log" "cannot write to socket $d/private/m.sock (mode 0600, owner 0:0)"
