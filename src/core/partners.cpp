@@ -137,7 +137,7 @@ void check_relay(Builder& b) {
     }
     if (const IniEntry* e = b.optional("port"); e == nullptr) {
         b.problem(b.p.line, "port", "missing port");
-    } else if (!(b.p.port = parse_port(e->value))) {
+    } else if (b.p.port_line = e->line; !(b.p.port = parse_port(e->value))) {
         b.problem(e->line, "port",
                   "port must be a whole number from 0 to 65535 (got '" + e->value + "')");
     }

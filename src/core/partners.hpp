@@ -43,6 +43,7 @@ struct Partner {
     int line = 0;  // line of the [id] section header
     int host_line = 0;  // line of its host key (0: none)
     int oauth_token_url_line = 0;  // line of its oauth_token_url key (0: none)
+    int port_line = 0;  // line of its port key (0: none)
 
     std::string host;                  // DNS name or IPv4 literal
     std::optional<std::uint16_t> port;

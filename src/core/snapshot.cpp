@@ -73,7 +73,8 @@ SnapshotResult load_snapshot(const std::string& config_path, std::uint64_t gener
     // partner is active and every message of it can only fall back.
     for (const Partner& p : snap->partners.partners)
         if (p.active && p.port && *p.port == 0)
-            res.warnings.push_back(Diag{snap->partners.path, p.line, "", "port",
+            res.warnings.push_back(Diag{snap->partners.path, p.port_line > 0 ? p.port_line : p.line,
+                                        "", "port",
                                         "partner " + p.id + ": port 0: no relay listens there, "
                                         "every message routed to it falls back to the global relay"});
     // Credentials not yet in the Postfix tables: routed globally until
