@@ -68,6 +68,7 @@ struct OAuthConfig {
     int expiry_safety = 600;               // stop serving a token this long before it expires
     int retry_max = 300;                   // longest pause between failed fetches (backoff cap)
     int max_response_size = 65536;         // bytes of a token endpoint's reply
+    int fetch_concurrency = 32;            // fetching threads (half at most for retries)
     std::string stats_file;                // empty: no metrics file
     int stats_interval = 60;
 };

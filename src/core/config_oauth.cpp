@@ -1,7 +1,8 @@
 // config_oauth.cpp - the [oauth] section: settings of partner-relay-tokend(8).
 //
 // What: the key table of [oauth] (socket, its mode and group, user, pid
-// file, CA bundle, timeouts, refresh timing, reply bound, metrics file), in
+// file, CA bundle, timeouts, refresh timing, fetch concurrency, reply bound,
+// metrics file), in
 // the same form as config.cpp's table, so -n, the man page test and the
 // parser treat it like [milter]; and the one check across keys: the
 // socket's name must not be a master.cf service name.
@@ -112,6 +113,14 @@ const std::vector<KeyDef> kOAuthKeys = {
          return parse_int(v, 5, 3600, c.oauth.retry_max);
      },
      ON(retry_max)},
+    {{"oauth", "fetch_concurrency", "number", "32", false,
+      "token fetches running at once (threads); retries of failing applications take at "
+      "most half of them"},
+     [](Config& c, const std::string& v, std::string& e) {
+         e = "a number from 2 to 256";
+         return parse_int(v, 2, 256, c.oauth.fetch_concurrency);
+     },
+     ON(fetch_concurrency)},
     {{"oauth", "max_response_size", "bytes", "65536", true,
       "largest token endpoint reply read; a longer one is a failed fetch"},
      [](Config& c, const std::string& v, std::string& e) {

@@ -34,6 +34,10 @@ Broker::Broker() : rng_(std::random_device{}()) {}
 
 // Start the workers.
 void Broker::start(int workers) {
+    {
+        std::lock_guard lk(mu_);
+        retry_cap_ = std::max(1, workers / 2);
+    }
     for (int i = 0; i < workers; i++) threads_.emplace_back([this] { worker(); });
 }
 
@@ -105,18 +109,29 @@ std::string Broker::lookup(const std::string& name, const std::string& key) {
 }
 
 // The next due application, marked as fetching; null with WAIT set when none.
+// A due first fetch or refresh goes first; a due retry of a failing
+// application only while fewer than retry_cap_ retries run (mu_ held).
 std::shared_ptr<App> Broker::take_due(double& wait) {
     double now = now_seconds();
     wait = 60;
+    std::shared_ptr<App> retry;
     for (auto& [key, app] : apps_) {
         if (app->fetching) continue;
-        if (app->next_attempt <= now) {
+        if (app->next_attempt > now) {
+            wait = std::min(wait, app->next_attempt - now);
+            continue;
+        }
+        if (app->failures_in_row == 0) {
             app->fetching = true;
             return app;
         }
-        wait = std::min(wait, app->next_attempt - now);
+        if (!retry && retries_running_ < retry_cap_) retry = app;
     }
-    return nullptr;
+    if (retry) {
+        retry->fetching = retry->retry_slot = true;
+        retries_running_++;
+    }
+    return retry;
 }
 
 // A worker: fetch what is due, sleep until the next one or a change.
@@ -141,6 +156,11 @@ void Broker::worker() {
 // Record a fetch's outcome, schedule the next one, log it (mu_ held).
 void Broker::finish(const std::shared_ptr<App>& app, const FetchResult& r, double started) {
     app->fetching = false;
+    if (app->retry_slot) {
+        app->retry_slot = false;
+        retries_running_--;
+        cv_.notify_one();  // a retry waiting for the cap may go now
+    }
     if (r.ok) {
         double life = static_cast<double>(r.expires_in);
         double refresh = life - refresh_margin_;  // or at half life, if earlier

@@ -6,7 +6,12 @@
 // is due: the first token at once, the next one refresh_margin before
 // expiry (or at half life, if earlier) minus up to 10 % jitter, at least 1 s; after a
 // failure again after 1, 2, 4 ... seconds up to retry_max, with jitter.
-// Single flight: an application is fetched by one worker at a time. A token
+// Single flight: an application is fetched by one worker at a time.
+// Independence: [oauth] fetch_concurrency workers; a retry of a failing
+// application (its last fetch failed) takes a worker only while fewer than
+// half of them run such retries, and a due first fetch or refresh goes
+// before a due retry: hanging or failing endpoints, however many, leave
+// half the workers to the others. A
 // is handed out until expiry_safety (at most a quarter of its life) before
 // it expires, whatever the endpoint does meanwhile.
 //
@@ -42,6 +47,7 @@ struct App {
     double next_attempt = 0;      // when a worker should fetch
     int failures_in_row = 0;
     bool fetching = false;
+    bool retry_slot = false;      // this fetch counts against the retry cap
 };
 
 struct Route {
@@ -63,13 +69,15 @@ public:
     Broker(const Broker&) = delete;
     Broker& operator=(const Broker&) = delete;
 
-    // Take the active oauth2 partners of SNAP (tokens of applications still
+    // Take the active oauth2 partners of SNAP, waiting ones included
+    // (inactive ones are neither fetched nor served; tokens of applications still
     // named are kept; new applications are fetched at once).
     void load(const Snapshot& snap);
     // The socketmap reply payload for map NAME and KEY.
     std::string lookup(const std::string& name, const std::string& key);
     Stats stats();
-    // Start WORKERS fetching threads (signals blocked by the caller first).
+    // Start WORKERS fetching threads (signals blocked by the caller first);
+    // at most half of them (at least one) run retries of failing applications.
     void start(int workers);
     void stop();
 
@@ -85,6 +93,7 @@ private:
     std::map<std::string, std::shared_ptr<App>> apps_;
     std::unordered_map<std::string, Route> routes_;
     int refresh_margin_ = 1800, expiry_safety_ = 600, retry_max_ = 300;
+    int retry_cap_ = 1, retries_running_ = 0;
     Stats counts_;
     std::mt19937_64 rng_;
     std::vector<std::thread> threads_;

@@ -101,7 +101,9 @@ int run_check(const Options& o) {
         active++;
         apps.insert(p.oauth_token_url + '\n' + p.oauth_client_id + '\n' + p.oauth_scope);
         std::cout << p.id << ": active: sender " << p.sender << " user " << p.username
-                  << " endpoint " << p.oauth_token_host << " client " << p.oauth_client_id << "\n";
+                  << " endpoint " << p.oauth_token_host << " client " << p.oauth_client_id
+                  << (p.waiting ? " (waiting for partner-relay-tables: fetched and served all the same)" : "")
+                  << "\n";
     }
     const OAuthConfig& oc = r.snapshot->config.oauth;
     std::cout << o.config_path << ": OK; socket " << oc.socket << "; " << active << " of " << total
@@ -201,6 +203,8 @@ void signal_loop(const Options& o, std::shared_ptr<const Snapshot> snap, Broker&
         }
         if (next->config.oauth.socket != oc.socket)
             logger().log(Level::warning, "reload: [oauth] socket changes only at restart");
+        if (next->config.oauth.fetch_concurrency != oc.fetch_concurrency)
+            logger().log(Level::warning, "reload: [oauth] fetch_concurrency changes only at restart");
         broker.load(*next);
         snap = next;
         logger().log(Level::notice, "reloaded");
@@ -230,13 +234,15 @@ int run_daemon(const Options& o) {
     for (int s : {SIGUSR1, SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, s);
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
     broker.load(*snap);
-    broker.start(4);
+    broker.start(cfg.oauth.fetch_concurrency);
     srv.start();
     logger().log(Level::notice, "started socket=" + cfg.oauth.socket);
     signal_loop(o, snap, broker, set);
     srv.stop();
     broker.stop();
-    if (!cfg.oauth.pidfile.empty()) unlink(cfg.oauth.pidfile.c_str());
+    if (!cfg.oauth.pidfile.empty() && unlink(cfg.oauth.pidfile.c_str()) != 0 && errno != ENOENT)
+        logger().log(Level::info, "cannot remove " + cfg.oauth.pidfile + " (" + std::strerror(errno) +
+                                      "): the next start replaces it");
     logger().log(Level::notice, "stopped");
     return 0;
 }

@@ -17,12 +17,24 @@
 namespace prm::tokend {
 namespace {
 
-// Remove a stale socket at PATH (only a socket, never another file).
+// Remove a stale socket at PATH: only a socket nobody listens on (a broker
+// that stopped after its privilege drop could not remove it), never a live
+// one (another broker) or another kind of file.
 bool clear_stale(const std::string& path, std::string& err) {
     struct stat st;
     if (lstat(path.c_str(), &st) != 0) return errno == ENOENT || (err = path + ": " + std::strerror(errno), false);
     if (!S_ISSOCK(st.st_mode)) return err = path + ": exists and is not a socket", false;
+    sockaddr_un sa{};
+    if (path.size() >= sizeof sa.sun_path) return err = path + ": socket path too long", false;
+    sa.sun_family = AF_UNIX;
+    std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return err = std::string("socket: ") + std::strerror(errno), false;
+    bool live = connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
+    close(fd);
+    if (live) return err = path + ": another process is listening on this socket", false;
     if (unlink(path.c_str()) != 0) return err = path + ": " + std::strerror(errno), false;
+    logger().log(Level::info, "removed the stale socket " + path);
     return true;
 }
 
@@ -82,7 +94,9 @@ void Server::stop() {
     if (fd_ >= 0) {
         close(fd_);
         fd_ = -1;
-        unlink(path_.c_str());
+        if (unlink(path_.c_str()) != 0 && errno != ENOENT)
+            logger().log(Level::info, "cannot remove " + path_ + " (" + std::strerror(errno) +
+                                          "): the next start replaces it");
     }
 }
 

@@ -6,6 +6,10 @@
 // per connection reads socketmap requests (Postfix keeps a connection open
 // for many lookups) and answers each from the Broker.
 //
+// A socket left at that path is replaced when nobody listens on it (a
+// broker that dropped privileges cannot remove its socket from Postfix's
+// root-owned private/ directory at stop); a live one or a file that is not
+// a socket fails the start.
 // Contract: at most kMaxConnections at once (beyond: closed at once, Postfix
 // sees a lookup error and defers); an idle connection is closed after
 // kIdleSeconds; a protocol error closes the connection. stop() closes the

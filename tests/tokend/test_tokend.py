@@ -64,14 +64,46 @@ def lookup(sock_path, key, name="xoauth2"):
     return reply
 
 
-class Env:
-    """The temporary directory, the endpoint and the broker."""
+class BrokerEnv:
+    """What the broker tests' environments share: the temporary directory
+    with the test PKI, the broker process (self.conf, self.errlog) and
+    stopping it and the endpoint (self.endpoint) by pid."""
 
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="prm-tokend-")
+    def make_dir(self, prefix):
+        """A fresh directory PREFIX* with the test CA and certificates in pki/."""
+        self.dir = tempfile.mkdtemp(prefix=prefix)
         self.pki = os.path.join(self.dir, "pki")
         subprocess.run(["sh", os.path.join(TESTLIB, "mkcerts.sh"), self.pki], check=True,
                        stdout=subprocess.DEVNULL)
+
+    def start(self):
+        """The broker in the foreground, its output in self.errlog."""
+        self.err = open(self.errlog, "w")
+        self.broker = subprocess.Popen([TOKEND, "-f", "-c", self.conf], stdout=self.err,
+                                       stderr=subprocess.STDOUT)
+
+    def log(self):
+        """What the broker printed so far."""
+        with open(self.errlog, errors="replace") as f:
+            return f.read()
+
+    def stop(self):
+        """SIGTERM to the broker and the endpoint; SIGKILL after 10 s."""
+        for p in (self.broker, self.endpoint):
+            if p and p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+
+
+class Env(BrokerEnv):
+    """The temporary directory, the endpoint and the broker."""
+
+    def __init__(self):
+        self.make_dir("prm-tokend-")
         self.fault = os.path.join(self.dir, "fault")
         self.set_fault("server_error")
         self.reqlog = os.path.join(self.dir, "requests.jsonl")
@@ -120,15 +152,6 @@ class Env:
         os.chmod(self.partners + ".tmp", 0o600)
         os.rename(self.partners + ".tmp", self.partners)
 
-    def start(self):
-        self.err = open(self.errlog, "w")
-        self.broker = subprocess.Popen([TOKEND, "-f", "-c", self.conf], stdout=self.err,
-                                       stderr=subprocess.STDOUT)
-
-    def log(self):
-        with open(self.errlog, errors="replace") as f:
-            return f.read()
-
     def requests(self):
         try:
             with open(self.reqlog) as f:
@@ -138,17 +161,6 @@ class Env:
 
     def issued(self, cid):
         return [r["token"] for r in self.requests() if r["ok"] and r["client_id"] == cid]
-
-    def stop(self):
-        for p in (self.broker, self.endpoint):
-            if p and p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
-
 
 def scenario(env):
     env.write_partners(1000)

@@ -27,12 +27,11 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_tokend  # noqa: E402
-from test_tokend import TESTLIB, TOKEND, check, lookup, wait_for  # noqa: E402
+from test_tokend import TESTLIB, check, lookup, wait_for  # noqa: E402
 
 SECRET = "fault-s3cret+&=/value"  # test value only
 CLIENT = "fault-app"
@@ -62,14 +61,11 @@ def sender(name):
     return "mail@" + domain(name)
 
 
-class Env:
+class Env(test_tokend.BrokerEnv):
     """Temporary directory, endpoint, silent listener, broker."""
 
     def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="prm-tokend-faults-")
-        self.pki = os.path.join(self.dir, "pki")
-        subprocess.run(["sh", os.path.join(TESTLIB, "mkcerts.sh"), self.pki], check=True,
-                       stdout=subprocess.DEVNULL)
+        self.make_dir("prm-tokend-faults-")
         self.faults = os.path.join(self.dir, "faults")
         os.mkdir(self.faults)
         self.reqlog = os.path.join(self.dir, "requests.jsonl")
@@ -125,14 +121,6 @@ class Env:
             f.write(mode)
         os.rename(path + ".tmp", path)
 
-    def start(self):
-        self.err = open(self.errlog, "w")
-        self.broker = subprocess.Popen([TOKEND, "-f", "-c", self.conf], stdout=self.err,
-                                       stderr=subprocess.STDOUT)
-
-    def log(self):
-        return self.read(self.errlog)
-
     def failures(self, name):
         return [l for l in self.log().splitlines() if "token fetch failed partner=f-%s " % name in l]
 
@@ -156,14 +144,7 @@ class Env:
         return 0
 
     def stop(self):
-        for p in (self.broker, self.endpoint):
-            if p and p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+        super().stop()
         self.silent.close()
 
 

@@ -77,6 +77,7 @@ START_TEST(every_key_default) {
               "oauth refresh_margin, expiry_safety");
     expect_eq(c.oauth.retry_max, 300, "oauth.retry_max");
     expect_eq(c.oauth.max_response_size, 65536, "oauth.max_response_size");
+    expect_eq(c.oauth.fetch_concurrency, 32, "oauth.fetch_concurrency");
     expect_eq(c.partner_header + " " + c.category_header + " " + c.route_header,
               "X-Partner-Id X-Email-Category X-Partner-Relay-Route", "headers");
 }
@@ -86,7 +87,7 @@ START_TEST(table_defaults_match_the_dump) {
     // The documented default of every key is what a bare config yields.
     Config c = config_ok();
     std::string dump = dump_config(c);
-    expect_eq(static_cast<long>(config_keys().size()), 59, "keys in the table");
+    expect_eq(static_cast<long>(config_keys().size()), 60, "keys in the table");
     for (const KeyInfo& k : config_keys()) {
         if (std::string(k.name) == "fallback_sender") continue;  // required, no default
         expect_eq(dumped(dump, k.section, k.name), k.default_value, k.name);
@@ -106,7 +107,8 @@ START_TEST(reloadable_flags) {
                      k.name;
     expect_eq(fixed,
               "socket socket_mode user pidfile log_level log_facility postfix_user allow_core_dumps "
-              "oauth.socket oauth.socket_mode oauth.socket_group oauth.user oauth.pidfile",
+              "oauth.socket oauth.socket_mode oauth.socket_group oauth.user oauth.pidfile "
+              "oauth.fetch_concurrency",
               "keys not reloadable");
 }
 END_TEST
@@ -171,6 +173,8 @@ START_TEST(bad_value_for_each_typed_key) {
         {"oauth", "expiry_safety", "3601"},
         {"oauth", "retry_max", "4"},
         {"oauth", "max_response_size", "100"},
+        {"oauth", "fetch_concurrency", "1"},
+        {"oauth", "fetch_concurrency", "257"},
         {"oauth", "max_response_size", "2000000"},
         {"oauth", "stats_file", "relative.prom"},
         {"oauth", "stats_interval", "0"},
