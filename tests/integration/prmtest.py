@@ -478,6 +478,19 @@ class Instance(MilterHost):
                 out.extend(os.path.join(root, f) for f in files)
         return out
 
+    def flush_until_empty(self, timeout=60):
+        """postqueue -f until the queue is empty (True) or TIMEOUT s pass.
+        After defer_transports is lifted, one flush was seen to be lost
+        (sent while qmgr restarted after the reload; the message then sat
+        in the deferred queue for over 90 s): so it is repeated."""
+        end = time.time() + timeout
+        while True:
+            run(["postqueue", "-c", self.path("etc"), "-f"], env=self.env(), check=False)
+            if spool.wait_for(lambda: not self.queue_files(), min(3, max(0.1, end - time.time())), 0.1):
+                return True
+            if time.time() >= end:
+                return False
+
     def queue_ids(self, token):
         """Postfix queue ids that carried TOKEN's Message-ID (cleanup log)."""
         want = "message-id=<%s@prm-test>" % token
