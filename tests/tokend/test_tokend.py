@@ -76,6 +76,26 @@ class BrokerEnv:
         subprocess.run(["sh", os.path.join(TESTLIB, "mkcerts.sh"), self.pki], check=True,
                        stdout=subprocess.DEVNULL)
 
+    def start_endpoint(self, *args):
+        """tests/lib/faketoken.py on the test PKI with ARGS, its request log
+        in self.reqlog; its port in self.port once it is ready."""
+        self.reqlog = os.path.join(self.dir, "requests.jsonl")
+        ready = os.path.join(self.dir, "port")
+        self.endpoint = subprocess.Popen(
+            [sys.executable, os.path.join(TESTLIB, "faketoken.py"),
+             "--cert", os.path.join(self.pki, "server.pem"),
+             "--key", os.path.join(self.pki, "server.key"), "--log", self.reqlog,
+             "--ready-file", ready, "--max-seconds", "120"] + list(args))
+        self.port = int(wait_for(lambda: os.path.exists(ready) and open(ready).read(), 20))
+
+    def requests(self):
+        """The endpoint's request log, one dict a request (no secrets)."""
+        try:
+            with open(self.reqlog) as f:
+                return [json.loads(line) for line in f if line.strip()]
+        except OSError:
+            return []
+
     def start(self):
         """The broker in the foreground, its output in self.errlog."""
         self.err = open(self.errlog, "w")
@@ -106,16 +126,10 @@ class Env(BrokerEnv):
         self.make_dir("prm-tokend-")
         self.fault = os.path.join(self.dir, "fault")
         self.set_fault("server_error")
-        self.reqlog = os.path.join(self.dir, "requests.jsonl")
-        ready = os.path.join(self.dir, "port")
-        args = [sys.executable, os.path.join(TESTLIB, "faketoken.py"), "--cert",
-                os.path.join(self.pki, "server.pem"), "--key", os.path.join(self.pki, "server.key"),
-                "--fault-file", self.fault, "--log", self.reqlog, "--ready-file", ready,
-                "--hang-seconds", "20", "--max-seconds", "120"]
+        args = ["--fault-file", self.fault, "--hang-seconds", "20"]
         for cid, sec in SECRETS.items():
             args += ["--client", "%s:%s" % (cid, sec)]
-        self.endpoint = subprocess.Popen(args)
-        self.port = int(wait_for(lambda: os.path.exists(ready) and open(ready).read(), 20))
+        self.start_endpoint(*args)
         self.sock = os.path.join(self.dir, "tokens.sock")
         self.partners = os.path.join(self.dir, "partners.conf")
         self.conf = os.path.join(self.dir, "prm.conf")
@@ -151,13 +165,6 @@ class Env(BrokerEnv):
             f.write("".join(out) + extra)
         os.chmod(self.partners + ".tmp", 0o600)
         os.rename(self.partners + ".tmp", self.partners)
-
-    def requests(self):
-        try:
-            with open(self.reqlog) as f:
-                return [json.loads(line) for line in f if line.strip()]
-        except OSError:
-            return []
 
     def issued(self, cid):
         return [r["token"] for r in self.requests() if r["ok"] and r["client_id"] == cid]

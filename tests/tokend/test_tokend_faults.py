@@ -31,7 +31,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_tokend  # noqa: E402
-from test_tokend import TESTLIB, check, lookup, wait_for  # noqa: E402
+from test_tokend import TOKEND, BrokerEnv, check, lookup, wait_for  # noqa: E402
 
 SECRET = "fault-s3cret+&=/value"  # test value only
 CLIENT = "fault-app"
@@ -57,27 +57,28 @@ def domain(name):
     return name.replace("_", "-") + ".example"
 
 
+def asan_build():
+    """Is the broker built with AddressSanitizer (the sanitizer build)?"""
+    try:
+        out = subprocess.run(["ldd", TOKEND], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return "libasan" in out
+
+
 def sender(name):
     return "mail@" + domain(name)
 
 
-class Env(test_tokend.BrokerEnv):
+class Env(BrokerEnv):
     """Temporary directory, endpoint, silent listener, broker."""
 
     def __init__(self):
         self.make_dir("prm-tokend-faults-")
         self.faults = os.path.join(self.dir, "faults")
         os.mkdir(self.faults)
-        self.reqlog = os.path.join(self.dir, "requests.jsonl")
-        ready = os.path.join(self.dir, "port")
-        self.endpoint = subprocess.Popen(
-            [sys.executable, os.path.join(TESTLIB, "faketoken.py"),
-             "--cert", os.path.join(self.pki, "server.pem"),
-             "--key", os.path.join(self.pki, "server.key"), "--fault-dir", self.faults,
-             "--client", "%s:%s" % (CLIENT, SECRET), "--expires-in", str(LIFE),
-             "--huge-mb", "64", "--hang-seconds", "30", "--log", self.reqlog,
-             "--ready-file", ready, "--max-seconds", "120"])
-        self.port = int(wait_for(lambda: os.path.exists(ready) and self.read(ready), 20))
+        self.start_endpoint("--fault-dir", self.faults, "--client", "%s:%s" % (CLIENT, SECRET),
+                            "--expires-in", str(LIFE), "--huge-mb", "64", "--hang-seconds", "30")
         # tlshang: the kernel completes the TCP handshake, nobody answers TLS.
         self.silent = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.silent.bind(("127.0.0.1", 0))
@@ -125,13 +126,7 @@ class Env(test_tokend.BrokerEnv):
         return [l for l in self.log().splitlines() if "token fetch failed partner=f-%s " % name in l]
 
     def requests(self, name=None):
-        try:
-            import json
-            with open(self.reqlog) as f:
-                recs = [json.loads(line) for line in f if line.strip()]
-        except OSError:
-            return []
-        return [r for r in recs if name is None or "/f/%s/" % name in r["path"]]
+        return [r for r in BrokerEnv.requests(self) if name is None or "/f/%s/" % name in r["path"]]
 
     def issued(self, name):
         return [r["token"] for r in self.requests(name) if r["ok"]]
@@ -171,8 +166,13 @@ def phase_a(env):
         lines, reqs = len(env.failures(name)), len(env.requests(name))
         check(1 <= lines <= reqs, "%s: %d failure lines for %d requests" % (name, lines, reqs))
     # huge: the 64 MB body was cut at max_response_size, not read into memory.
+    # Under ASan the broker starts bigger (shadow memory, the quarantine of
+    # freed blocks: 69 MB was seen): a body read into memory would still add
+    # its 64 MB above that bound.
     hwm = env.high_water_kb()
-    check(0 < hwm < 40 * 1024, "memory high-water mark %d kB after 64 MB bodies" % hwm)
+    bound = (96 if asan_build() else 40) * 1024
+    check(0 < hwm < bound, "memory high-water mark %d kB after 64 MB bodies (bound %d kB)"
+          % (hwm, bound))
     # tiny (expires_in 4): refreshed at half life, a token at every lookup.
     answers = []
     for _ in range(30):

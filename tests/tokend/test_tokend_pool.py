@@ -29,7 +29,6 @@ last.
      both.
 Environment: TOKEND, TESTLIB (as test_tokend.py). About 25 s.
 """
-import json
 import os
 import signal
 import socket
@@ -38,7 +37,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_tokend import BrokerEnv, TESTLIB, TOKEND, check, lookup, run, wait_for  # noqa: E402
+from test_tokend import BrokerEnv, TOKEND, check, lookup, run, wait_for  # noqa: E402
 
 SECRET = "pool-s3cret+&=/value"  # test value only
 CLIENT = "pool-app"
@@ -53,15 +52,8 @@ class Env(BrokerEnv):
         self.make_dir("prm-tokend-pool-")
         self.faults = os.path.join(self.dir, "faults")
         os.mkdir(self.faults)
-        self.reqlog = os.path.join(self.dir, "requests.jsonl")
-        ready = os.path.join(self.dir, "port")
-        self.endpoint = subprocess.Popen(
-            [sys.executable, os.path.join(TESTLIB, "faketoken.py"),
-             "--cert", os.path.join(self.pki, "server.pem"),
-             "--key", os.path.join(self.pki, "server.key"), "--fault-dir", self.faults,
-             "--client", "%s:%s" % (CLIENT, SECRET), "--hang-seconds", "30",
-             "--log", self.reqlog, "--ready-file", ready, "--max-seconds", "120"])
-        self.port = int(wait_for(lambda: os.path.exists(ready) and self.read(ready), 20))
+        self.start_endpoint("--fault-dir", self.faults, "--client", "%s:%s" % (CLIENT, SECRET),
+                            "--hang-seconds", "30")
         self.sock = os.path.join(self.dir, "tokens.sock")
         self.pidfile = os.path.join(self.dir, "tokend.pid")
         self.errlog = os.path.join(self.dir, "tokend.log")
@@ -113,12 +105,6 @@ class Env(BrokerEnv):
     def failed(self, name):
         return self.log().count("token fetch failed partner=%s " % name)
 
-    def requests(self):
-        try:
-            with open(self.reqlog) as f:
-                return [json.loads(line) for line in f if line.strip()]
-        except OSError:
-            return []
 
 
 def most_at_once(starts, span):
