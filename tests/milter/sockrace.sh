@@ -91,13 +91,22 @@ ldd "$M" 2>/dev/null | grep -q libasan && preload=""
 swapped=0 r=0 won=""
 while [ $r -lt "$ROUNDS" ]; do
     r=$((r + 1))
-    rm -f "$d/run/m.sock" "$d/run/racer.lnk"
-    setpriv --reuid="$(id -u nobody)" --regid="$(id -g nobody)" --clear-groups \
-        "$d/racer" "$d/run/m.sock" "$d/victim" "$d/run/racer.lnk" > "$d/racer.out" 2>&1 &
-    rpid=$!; pids="$pids $rpid"
-    # Bounded at 30 s: a fresh run under load average 20 once took over 10.
-    i=0; while ! grep -q ready "$d/racer.out" 2>/dev/null && [ $i -lt 300 ]; do i=$((i + 1)); sleep 0.1; done
-    grep -q ready "$d/racer.out" || { notok "the racer does not start"; sed 's/^/#   /' "$d/racer.out"; break; }
+    # Up to 3 tries of 10 s: a racer was seen runnable but silent for over
+    # 30 s in about 1 of 5 runs (while fuzzers filled both cores); a fresh
+    # one started at once. That is the test's own helper, not the daemon.
+    tries=0
+    while :; do
+        tries=$((tries + 1))
+        rm -f "$d/run/m.sock" "$d/run/racer.lnk" "$d/racer.out"
+        setpriv --reuid="$(id -u nobody)" --regid="$(id -g nobody)" --clear-groups \
+            "$d/racer" "$d/run/m.sock" "$d/victim" "$d/run/racer.lnk" > "$d/racer.out" 2>&1 &
+        rpid=$!; pids="$pids $rpid"
+        i=0; while ! grep -q ready "$d/racer.out" 2>/dev/null && [ $i -lt 100 ]; do i=$((i + 1)); sleep 0.1; done
+        grep -q ready "$d/racer.out" && break
+        kill -KILL "$rpid" 2>/dev/null; wait "$rpid" 2>/dev/null
+        [ $tries -lt 3 ] || break
+    done
+    grep -q ready "$d/racer.out" || { notok "the racer does not start ($tries tries)"; sed 's/^/#   /' "$d/racer.out"; break; }
     LD_PRELOAD=$preload "$M" -c "$d/m.conf" -f -u nobody -p "local:$d/run/m.sock" > "$d/daemon.log" 2>&1 &
     dpid=$!; pids="$pids $dpid"
     # Until the racer is done (it swaps once the socket exists) or 20 s.
